@@ -1,0 +1,169 @@
+"""Callbacks for GAN training: sample grids, quality metrics, checkpoints, NaN guard.
+
+All of them write into the run directory (PNG, CSV, TensorBoard event files) so a run
+can be watched live with `make tensorboard` and picked up again after a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from gan_tf.gan import generate_images
+from gan_tf.runtime import import_tensorflow
+
+tf = import_tensorflow()
+
+
+def image_grid(images, columns=10, scale=2):
+    """uint8 (N, 28, 28, 1) -> one uint8 (H, W) picture, 1-pixel gaps, upscaled."""
+    n, h, w = images.shape[:3]
+    rows = math.ceil(n / columns)
+    grid = np.full((rows * (h + 1) + 1, columns * (w + 1) + 1), 64, dtype=np.uint8)
+    for i, img in enumerate(images[..., 0]):
+        r, c = divmod(i, columns)
+        grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = img
+    return np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
+
+
+def save_png(array, path):
+    """Write atomically: a reader (or a kill -9) never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Each epoch: the same 100 latent vectors drawn as a 10x10 grid (PNG + TensorBoard).
+
+    For a conditional GAN, column j asks for digit j.
+    """
+
+    def __init__(self, run_dir, log_dir, seed=1234, n=100):
+        super().__init__()
+        self.out_dir = Path(run_dir) / "samples"
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "samples"))
+        self.seed, self.n = seed, n
+
+    def on_epoch_end(self, epoch, logs=None):
+        gan = self.model
+        images = generate_images(gan.generator, gan.latent_dim, gan.num_classes, self.n, seed=self.seed)
+        grid = image_grid(images)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        save_png(grid, self.out_dir / f"epoch_{epoch + 1:03d}.png")
+        with self.writer.as_default():
+            tf.summary.image("samples", grid[None, :, :, None], step=epoch + 1)
+        self.writer.flush()
+
+
+class QualityMetrics(keras.callbacks.Callback):
+    """Every `every` epochs (and the first and last): classifier distance, score, modes.
+
+    Adds them to `logs` (so TensorBoard and the CSV history show them) and appends a row
+    to `quality.csv` with the wall seconds since training started, for time-to-quality.
+    """
+
+    FIELDS = ("epoch", "seconds", "fcd", "fcd_real_floor", "classifier_score", "modes_covered")
+
+    def __init__(self, judge, run_dir, every=5, total_epochs=None, seed=4321, elapsed_before=0.0):
+        super().__init__()
+        self.judge, self.every, self.total_epochs, self.seed = judge, every, total_epochs, seed
+        self.path = Path(run_dir) / "quality.csv"
+        self.elapsed_before = elapsed_before  # seconds trained before a resume
+        self.last = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if not (done == 1 or done % self.every == 0 or done == self.total_epochs):
+            return
+        gan = self.model
+        n = self.judge.n
+        requested = np.arange(n) % gan.num_classes if gan.num_classes else None
+        images = generate_images(gan.generator, gan.latent_dim, gan.num_classes, n, digits=requested, seed=self.seed)
+        report = self.judge.score(images, requested=requested)
+        self.last = dict(report, epoch=done)
+        for key in ("fcd", "classifier_score", "modes_covered", "conditional_accuracy"):
+            if key in report and logs is not None:
+                logs[key] = report[key]
+        seconds = self.elapsed_before + time.time() - self.start
+        new_file = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new_file:
+                writer.writerow(self.FIELDS)
+            writer.writerow([done, round(seconds, 1)] + [round(float(report[k]), 4) for k in self.FIELDS[2:]])
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop at the first non-finite loss, saying so; the last good checkpoint stays."""
+
+    def __init__(self):
+        super().__init__()
+        self.tripped = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = [k for k, v in (logs or {}).items() if k.endswith("loss") and not math.isfinite(float(v))]
+        if bad and not self.tripped:
+            self.tripped = True
+            self.model.stop_training = True
+            print(f"\nstopping: {', '.join(bad)} became NaN/inf at batch {batch}; the last good checkpoint is kept")
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """After every finite epoch: a tf.train checkpoint (networks, optimizers, noise state,
+    epoch) for `--resume`, and `generator.keras` for sampling; kill -9 loses at most an epoch."""
+
+    def __init__(self, run_dir, max_to_keep=2):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.max_to_keep = max_to_keep
+        self.manager = None
+
+    def attach(self, gan):
+        """Build the checkpoint for `gan`; restores the latest one and returns its epoch (0 if none)."""
+        for opt, net in ((gan.d_optimizer, gan.discriminator), (gan.g_optimizer, gan.generator)):
+            opt.build(net.trainable_variables)  # restoring needs the slots to exist
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        ckpt = tf.train.Checkpoint(
+            generator=gan.generator,
+            discriminator=gan.discriminator,
+            d_optimizer=gan.d_optimizer,
+            g_optimizer=gan.g_optimizer,
+            noise_state=gan.seed_generator.state,
+            epoch=self.epoch,
+            seconds=self.seconds,
+        )
+        self.manager = tf.train.CheckpointManager(ckpt, str(self.run_dir / "checkpoints"), max_to_keep=self.max_to_keep)
+        if self.manager.latest_checkpoint:
+            ckpt.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time() - float(self.seconds.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if any(k.endswith("loss") and not math.isfinite(float(v)) for k, v in (logs or {}).items()):
+            return
+        self.epoch.assign(epoch + 1)
+        self.seconds.assign(time.time() - self.start)
+        self.manager.save(checkpoint_number=epoch + 1)
+        save_generator(self.model.generator, self.run_dir / "generator.keras")
+
+
+def save_generator(generator, path):
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")  # must still end in .keras
+    generator.save(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,167 @@
+"""gan-tf: train the GAN, draw samples from a run, measure a run's quality.
+
+    gan-tf train --dataset mnist --epochs 60 --run runs/gan        # --resume continues it
+    gan-tf sample --run runs/gan --n 64 --out samples/             # PNG files
+    gan-tf sample --run runs/gan --n 1000 --out fakes.npz          # uint8 array 'images'
+    gan-tf sample --run runs/cgan --n 16 --digit 7 --out sevens/   # conditional runs
+    gan-tf evaluate --run runs/gan
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from pathlib import Path
+
+from gan_tf.config import ARCHITECTURES, GANConfig
+from gan_tf.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
+
+DEFAULTS = GANConfig()
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a GAN into a run directory", description="Train a GAN into a run directory "
+                       "(config.json, checkpoints, sample grids, TensorBoard logs, quality metrics).")
+    p.add_argument("--run", default="runs/gan", help="run directory (default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint, if any")
+    p.add_argument("--dataset", help="mnist (default; offline: the real 5k subset), mnist5k, fashion, idx:DIR, folder:DIR")
+    p.add_argument("--arch", choices=ARCHITECTURES, help="network pair (default: dcgan)")
+    p.add_argument("--conditional", action="store_true", default=None,
+                   help="condition on labels, so `sample --digit D` works")
+    for field in ("epochs", "batch_size", "latent_dim", "width", "kernel_size", "seed", "eval_every", "eval_samples"):
+        p.add_argument("--" + field.replace("_", "-"), type=int, help=f"(default: {getattr(DEFAULTS, field)})")
+    for field in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing", "dropout"):
+        p.add_argument("--" + field.replace("_", "-"), type=float, help=f"(default: {getattr(DEFAULTS, field)})")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="auto (default): float16 on tensor-core GPUs, bfloat16 on AMX/AVX512-BF16 CPUs, else float32")
+    p.add_argument("--jit", choices=JIT_CHOICES, help="XLA compilation; auto (default) = on for GPU, off for CPU")
+    p.add_argument("--strategy", choices=STRATEGIES,
+                   help="tf.distribute strategy; multi-worker reads TF_CONFIG (default: default)")
+
+
+def _add_sample(sub):
+    p = sub.add_parser("sample", help="draw images from a trained run",
+                       description="Draw images from a run's generator: PNG files into a directory, or, for a path "
+                       "ending in .npz, one uint8 array named 'images' of shape (N, 28, 28, 1).")
+    p.add_argument("--run", required=True, help="run directory written by `gan-tf train`")
+    p.add_argument("--n", type=int, default=64, help="number of images (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output directory, or a file ending in .npz")
+    p.add_argument("--digit", type=int, help="conditional runs only: the digit to draw")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="classifier distance, score and modes of a run",
+                       description="Score a run's generator against real data: Frechet classifier distance (with "
+                       "the real-vs-real floor), classifier score, mode coverage; writes RUN/evaluation.json.")
+    p.add_argument("--run", required=True, help="run directory written by `gan-tf train`")
+    p.add_argument("--n", type=int, default=2500, help="samples to score (default: %(default)s)")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="gan-tf", description="Train a DCGAN on digits, sample it, measure it.")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_sample(sub)
+    _add_evaluate(sub)
+    return p
+
+
+def cmd_train(args):
+    from gan_tf import train
+
+    # Only the options given on the command line: on --resume they are checked against the run.
+    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig) if getattr(args, f.name) is not None}
+    report = train.train(args.run, settings, resume=args.resume)
+    print(train.format_report(report))
+    print(f"run: {args.run}   (make tensorboard, then open http://127.0.0.1:6006)")
+
+
+def _load_run(run):
+    import keras
+
+    run = Path(run)
+    if not (run / "config.json").exists() or not (run / "generator.keras").exists():
+        raise FileNotFoundError(f"{run} is not a finished or checkpointed gan-tf run (no config.json/generator.keras)")
+    config = GANConfig.load(run / "config.json")
+    try:
+        generator = keras.saving.load_model(run / "generator.keras", compile=False)
+    except Exception as err:
+        raise ValueError(f"cannot load {run / 'generator.keras'}: {err}") from None
+    return config, generator
+
+
+def cmd_sample(args):
+    import numpy as np
+
+    from gan_tf.callbacks import save_png
+    from gan_tf.gan import conditional_classes, generate_images
+    from gan_tf.runtime import configure
+
+    configure("float32")
+    config, generator = _load_run(args.run)
+    num_classes = conditional_classes(generator)
+    if args.n < 1:
+        raise ValueError("--n must be at least 1")
+    images = generate_images(generator, config.latent_dim, num_classes, args.n, digits=args.digit, seed=args.seed)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp.npz")
+        np.savez_compressed(tmp, images=images)
+        tmp.replace(out)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            save_png(image[..., 0], out / f"sample_{i:05d}.png")
+    print(f"wrote {len(images)} images to {out}")
+
+
+def cmd_evaluate(args):
+    from gan_tf import datasets, train
+    from gan_tf.quality import Judge
+    from gan_tf.runtime import configure
+
+    configure("float32")
+    config, generator = _load_run(args.run)
+    data = datasets.load(config.dataset)
+    judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=args.n)
+    report = train.evaluate_generator(generator, config, judge)
+    train.write_json(Path(args.run) / "evaluation.json", report)
+    print(train.format_report(report))
+    print("mode shares: " + " ".join(f"{i}:{s:.2f}" for i, s in enumerate(report["mode_shares"])))
+
+
+def _one_line_warnings():
+    def fmt(message, category, filename, lineno, line=None):
+        return f"warning: {message}\n"
+
+    warnings.formatwarning = fmt
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    _one_line_warnings()
+    from gan_tf.runtime import import_tensorflow
+
+    import_tensorflow()  # before Keras: keeps TensorFlow's start-up lines off the terminal
+    from gan_tf.datasets import DatasetError
+    from gan_tf.train import RunError
+
+    command = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.command]
+    try:
+        command(args)
+    except (DatasetError, RunError, FileNotFoundError, ValueError) as err:
+        print(f"gan-tf {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = f"; continue with: gan-tf train --resume --run {args.run}" if args.command == "train" else ""
+        print(f"\ninterrupted{hint}", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""GAN(keras.Model): a generator and a discriminator trained against each other by `fit`.
+
+    gan = GAN(generator, discriminator, latent_dim=64)
+    gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
+    gan.fit(dataset, epochs=20)          # dataset yields images, or (images, labels)
+    digits = gan.generate(16)            # uint8, (16, 28, 28, 1)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from gan_tf.runtime import import_tensorflow
+
+tf = import_tensorflow()
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class GAN(keras.Model):
+    def __init__(self, generator, discriminator, latent_dim, num_classes=0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes  # > 0: conditional on digit labels
+        self.seed = seed
+        # Held by the model so latent noise is reproducible and checkpointed with it.
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_accuracy = keras.metrics.BinaryAccuracy(name="d_real_acc", threshold=0.0)
+        self.d_fake_accuracy = keras.metrics.BinaryAccuracy(name="d_fake_acc", threshold=0.0)
+        # Functional sub-networks arrive built, so the GAN is too (and saves without a warning).
+        self.built = generator.built and discriminator.built
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn, label_smoothing=0.1, **kwargs):
+        # No optimizer for the parent: each network has its own, below.
+        super().compile(optimizer=None, **kwargs)
+        if self.dtype_policy.name == "mixed_float16":
+            # Keras only wraps `model.optimizer`; ours need loss scaling too.
+            d_optimizer, g_optimizer = (
+                opt if isinstance(opt, keras.optimizers.LossScaleOptimizer) else keras.optimizers.LossScaleOptimizer(opt)
+                for opt in (d_optimizer, g_optimizer)
+            )
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_fn = loss_fn
+        # One-sided label smoothing: real targets are 1 - s, which keeps D from saturating.
+        self.label_smoothing = label_smoothing
+
+    @property
+    def metrics(self):
+        # Listed here so that `fit` resets them at the start of every epoch.
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_accuracy, self.d_fake_accuracy]
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def _generator_inputs(self, batch_size, labels=None):
+        random_latent_vectors = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        if not self.num_classes:
+            return random_latent_vectors
+        if labels is None:
+            labels = keras.random.randint((batch_size, 1), 0, self.num_classes, seed=self.seed_generator)
+        return [random_latent_vectors, ops.reshape(ops.cast(labels, "int32"), (batch_size, 1))]
+
+    def _discriminate(self, images, labels, training):
+        inputs = [images, labels] if self.num_classes else images
+        return self.discriminator(inputs, training=training)
+
+    def train_step(self, data):
+        real_images, real_labels = data if isinstance(data, tuple) else (data, None)
+        batch_size = ops.shape(real_images)[0]
+        if self.num_classes:
+            real_labels = ops.reshape(ops.cast(real_labels, "int32"), (batch_size, 1))
+
+        # 1. Draw fakes; for a conditional GAN they ask for the same digits as the real batch.
+        fake_inputs = self._generator_inputs(batch_size, real_labels)
+        fake_images = self.generator(fake_inputs, training=True)
+
+        # 2. Train the discriminator: real -> 1 (smoothed), fake -> 0.
+        with tf.GradientTape() as tape:
+            real_logits = self._discriminate(real_images, real_labels, training=True)
+            fake_logits = self._discriminate(fake_images, real_labels, training=True)
+            d_loss = self.loss_fn(ops.ones_like(real_logits) * (1.0 - self.label_smoothing), real_logits)
+            d_loss += self.loss_fn(ops.zeros_like(fake_logits), fake_logits)
+        self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_weights)
+
+        # 3. Train the generator: new fakes, scored as "real" by the discriminator.
+        fake_inputs = self._generator_inputs(batch_size)
+        fake_labels = fake_inputs[1] if self.num_classes else None
+        with tf.GradientTape() as tape:
+            fooled_logits = self._discriminate(self.generator(fake_inputs, training=True), fake_labels, training=True)
+            g_loss = self.loss_fn(ops.ones_like(fooled_logits), fooled_logits)
+        self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_weights)
+
+        # 4. Report.
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_accuracy.update_state(ops.ones_like(real_logits), real_logits)
+        self.d_fake_accuracy.update_state(ops.zeros_like(fake_logits), fake_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    @staticmethod
+    def _apply(optimizer, tape, loss, variables):
+        # scale_loss is the identity unless the optimizer is a LossScaleOptimizer (float16);
+        # the LossScaleOptimizer unscales the gradients and skips non-finite steps itself.
+        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        optimizer.apply_gradients(zip(grads, variables))
+
+    def generate(self, n, digits=None, seed=None, batch_size=500):
+        """n samples as uint8 (n, 28, 28, 1); `digits` picks the labels of a conditional GAN."""
+        return generate_images(self.generator, self.latent_dim, self.num_classes, n, digits, seed, batch_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator=keras.saving.serialize_keras_object(self.generator),
+            discriminator=keras.saving.serialize_keras_object(self.discriminator),
+            latent_dim=self.latent_dim,
+            num_classes=self.num_classes,
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def conditional_classes(generator):
+    """How many labels a generator is conditioned on (0 for an unconditional one)."""
+    embeddings = [layer for layer in generator.layers if isinstance(layer, keras.layers.Embedding)]
+    return embeddings[0].input_dim if embeddings else 0
+
+
+def latent_noise(n, latent_dim, seed):
+    """Fixed, reproducible latent vectors (numpy), e.g. for the per-epoch sample grid."""
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype("float32")
+
+
+def generate_images(generator, latent_dim, num_classes, n, digits=None, seed=None, batch_size=500):
+    """Run a generator on seeded noise and return uint8 images (n, 28, 28, 1)."""
+    z = latent_noise(n, latent_dim, seed)
+    if num_classes:
+        if digits is None:
+            digits = np.arange(n) % num_classes
+        labels = np.broadcast_to(np.asarray(digits, dtype="int32"), (n,)).reshape(n, 1)
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f"digit must be in 0..{num_classes - 1}")
+        inputs = [z, labels]
+    elif digits is not None:
+        raise ValueError("this generator is not conditional: it cannot draw a chosen digit")
+    else:
+        inputs = z
+    images = generator.predict(inputs, batch_size=batch_size, verbose=0)
+    return to_uint8(images)
+
+
+def to_uint8(images):
+    """[-1, 1] floats -> uint8 0..255."""
+    return np.clip(np.rint((np.asarray(images, dtype="float32") + 1.0) * 127.5), 0, 255).astype("uint8")

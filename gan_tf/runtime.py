@@ -1,0 +1,158 @@
+"""Runtime setup that every command shares: quiet logs, devices, precision, XLA, strategy.
+
+This is the one place that decides how TensorFlow runs; `gan_tf`, `hunt_tf` and `tuning`
+all call it (it lives here because `gan_tf` must not import the other packages)::
+
+    from gan_tf.runtime import import_tensorflow, configure
+    tf = import_tensorflow()            # before anything else touches TensorFlow
+    rt = configure(precision="auto")    # memory growth, mixed precision, XLA, strategy
+    print(rt.describe())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+import tempfile
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+JIT_CHOICES = ("auto", "on", "off")
+
+
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Send the process-level stderr (fd 2) to a temp file; replay it only on failure.
+
+    TensorFlow's C++ side prints oneDNN/CUDA notices before absl logging is initialised,
+    so TF_CPP_MIN_LOG_LEVEL cannot hide them; only the file descriptor can.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow without its wall of start-up log lines (GRADIENT_HUNT_VERBOSE=1 shows them)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    verbose = os.environ.get("GRADIENT_HUNT_VERBOSE") == "1"
+    if not verbose:
+        # 3 also hides C++ "E" lines that are not errors for us (e.g. grappler remapper notices).
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    ctx = contextlib.nullcontext() if verbose else _silenced_stderr()
+    with ctx:
+        import tensorflow as tf
+    if not verbose:
+        tf.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+    return tf
+
+
+def list_gpus():
+    """Physical GPUs; the CUDA probe's "failed call to cuInit" on CPU machines is kept quiet."""
+    tf = import_tensorflow()
+    verbose = os.environ.get("GRADIENT_HUNT_VERBOSE") == "1"
+    with contextlib.nullcontext() if verbose else _silenced_stderr():
+        return tf.config.list_physical_devices("GPU")
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU executes bfloat16 matmuls natively (AMX or AVX512-BF16)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+@dataclasses.dataclass
+class Runtime:
+    """What `configure` decided, to log and to pass on (`jit_compile` to `compile`)."""
+
+    device: str  # "cpu" or "gpu"
+    num_gpus: int
+    precision: str  # the Keras dtype policy in force
+    jit_compile: bool
+    strategy: object  # a tf.distribute.Strategy
+
+    def describe(self) -> str:
+        name = type(self.strategy).__name__
+        where = f"{self.num_gpus} GPU(s)" if self.num_gpus else "CPU"
+        return f"{where}, precision {self.precision}, XLA {'on' if self.jit_compile else 'off'}, strategy {name}"
+
+
+def _gpu_supports_float16(tf, gpus) -> bool:
+    # Tensor cores (compute capability 7.0+) are what make float16 faster than float32.
+    for gpu in gpus:
+        details = tf.config.experimental.get_device_details(gpu)
+        if details.get("compute_capability", (0, 0)) < (7, 0):
+            return False
+    return bool(gpus)
+
+
+def choose_precision(requested: str, tf, gpus) -> str:
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if gpus:
+        return "mixed_float16" if _gpu_supports_float16(tf, gpus) else "float32"
+    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+
+
+def make_strategy(name: str, tf):
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+
+
+def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default") -> Runtime:
+    """Set up devices and the global Keras dtype policy; call once, before building models.
+
+    - GPUs: memory growth on (so two processes can share one), float16 where it has tensor cores.
+    - CPU: bfloat16 where the CPU has AMX/AVX512-BF16, float32 otherwise.
+    - XLA: on for GPUs; off on CPU, where it measured slower for these models.
+    """
+    tf = import_tensorflow()
+    import keras
+
+    gpus = list_gpus()
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised by an earlier call in this process
+            pass
+    policy = choose_precision(precision, tf, gpus)
+    keras.mixed_precision.set_global_policy(policy)
+    if jit not in JIT_CHOICES:
+        raise ValueError(f"unknown jit setting {jit!r}; choose from {', '.join(JIT_CHOICES)}")
+    jit_compile = bool(gpus) if jit == "auto" else jit == "on"
+    return Runtime(
+        device="gpu" if gpus else "cpu",
+        num_gpus=len(gpus),
+        precision=policy,
+        jit_compile=jit_compile,
+        strategy=make_strategy(strategy, tf),
+    )

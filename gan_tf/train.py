@@ -1,0 +1,160 @@
+"""Train a GAN into a run directory (what `gan-tf train` does).
+
+    python -m gan_tf.cli train --epochs 60 --run runs/gan
+
+Run directory: config.json, checkpoints/, generator.keras, samples/epoch_NNN.png,
+history.csv, quality.csv, metrics.json, logs/ (TensorBoard).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from gan_tf import callbacks, datasets, networks
+from gan_tf.config import GANConfig
+from gan_tf.gan import GAN
+from gan_tf.runtime import configure
+
+
+class RunError(RuntimeError):
+    """A run directory that cannot be used as asked; the message says why."""
+
+
+def build_gan(config: GANConfig, num_classes: int) -> GAN:
+    conditional_classes = num_classes if config.conditional else 0
+    generator = networks.build_generator(
+        config.arch, config.latent_dim, config.width, config.kernel_size, conditional_classes
+    )
+    discriminator = networks.build_discriminator(
+        config.arch, config.width, config.kernel_size, conditional_classes, dropout=config.dropout
+    )
+    return GAN(generator, discriminator, config.latent_dim, conditional_classes, seed=config.seed)
+
+
+def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
+        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
+        loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
+        label_smoothing=config.label_smoothing,
+        jit_compile=jit_compile,  # explicit: Keras' "auto" would turn XLA on, slower on CPU
+    )
+
+
+def prepare_run_dir(run_dir: Path, settings: dict, resume: bool) -> GANConfig:
+    """Create the run directory with a new config, or, for `--resume`, reuse the saved one.
+
+    On resume only `epochs` may change (to train longer); any other setting that differs
+    from the saved run is an error rather than a silent mix of two configurations.
+    """
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise RunError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
+        config = GANConfig.load(config_path)
+        clashes = [f"{k}={getattr(config, k)!r} (asked: {v!r})" for k, v in settings.items()
+                   if k != "epochs" and getattr(config, k) != v]
+        if clashes:
+            raise RunError(f"{run_dir} was trained with {', '.join(clashes)}; choose another run directory")
+        config.epochs = settings.get("epochs", config.epochs)
+    else:
+        config = GANConfig(**settings)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(config_path)
+    return config
+
+
+def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> dict:
+    """Train (or continue) a run with GANConfig fields from `settings`; returns the final
+    quality report (also written to metrics.json)."""
+    run_dir = Path(run_dir)
+    config = prepare_run_dir(run_dir, dict(settings or {}), resume)
+    runtime = configure(config.precision, config.jit, config.strategy)
+    keras.utils.set_random_seed(config.seed)
+    data = datasets.load(config.dataset)
+    if config.conditional and data.labels is None:
+        raise RunError(f"--conditional needs labels, and {config.dataset} has none")
+    print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")
+
+    judge = None
+    if data.labels is not None:
+        from gan_tf.quality import Judge
+
+        judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=config.eval_samples)
+
+    with runtime.strategy.scope():
+        gan = build_gan(config, data.num_classes)
+        compile_gan(gan, config, runtime.jit_compile)
+    checkpoint = callbacks.Checkpoint(run_dir)
+    start_epoch = checkpoint.attach(gan)
+    if start_epoch:
+        print(f"resuming {run_dir} from epoch {start_epoch}")
+    if start_epoch >= config.epochs:
+        print(f"{run_dir} has already trained {start_epoch} of {config.epochs} epochs")
+    pipeline = datasets.to_training_pipeline(
+        data.images, data.labels, config.batch_size * runtime.strategy.num_replicas_in_sync,
+        seed=config.seed + start_epoch, conditional=config.conditional,
+    )
+    log_dir = run_dir / "logs"
+    quality = None
+    cbs = [callbacks.NaNGuard()]
+    if judge is not None:
+        quality = callbacks.QualityMetrics(
+            judge, run_dir, every=config.eval_every, total_epochs=config.epochs,
+            elapsed_before=float(checkpoint.seconds.numpy()),
+        )
+        cbs.append(quality)
+    cbs += [
+        keras.callbacks.TensorBoard(str(log_dir), write_graph=False),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        callbacks.SampleGrid(run_dir, log_dir),
+        checkpoint,
+    ]
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    gan.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, callbacks=cbs, shuffle=False, verbose=verbose)
+    if cbs[0].tripped:
+        raise RunError(f"training diverged (NaN loss); resume from the last good checkpoint in {run_dir}/checkpoints")
+
+    callbacks.save_generator(gan.generator, run_dir / "generator.keras")
+    report = {"epochs": int(checkpoint.epoch.numpy()), "seconds": round(float(checkpoint.seconds.numpy()), 1)}
+    if judge is not None:
+        report.update(evaluate_generator(gan.generator, config, judge))
+    write_json(run_dir / "metrics.json", report)
+    return report
+
+
+def evaluate_generator(generator, config: GANConfig, judge, seed=4321) -> dict:
+    from gan_tf.gan import generate_images
+
+    num_classes = judge.num_classes if config.conditional else 0
+    requested = np.arange(judge.n) % num_classes if num_classes else None
+    images = generate_images(generator, config.latent_dim, num_classes, judge.n, digits=requested, seed=seed)
+    return judge.score(images, requested=requested)
+
+
+def write_json(path, data):
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def format_report(report: dict) -> str:
+    lines = []
+    if "fcd" in report:
+        lines.append(
+            f"classifier distance (FCD) {report['fcd']:.2f}  (real-vs-real floor {report['fcd_real_floor']:.2f})"
+        )
+        lines.append(f"classifier score {report['classifier_score']:.2f} / 10   modes covered {report['modes_covered']} / 10")
+        if "conditional_accuracy" in report:
+            lines.append(f"conditional accuracy (classifier reads the requested digit) {report['conditional_accuracy']:.3f}")
+    if "seconds" in report and not math.isnan(report["seconds"]):
+        lines.append(f"trained {report['epochs']} epochs in {report['seconds']:.0f} s")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from gan_tf import datasets
+from gan_tf.datasets import DatasetError
+
+
+def test_unknown_dataset_name_raises_a_clear_error():
+    with pytest.raises(DatasetError, match="unknown dataset 'cifar'; choose from mnist, mnist5k"):
+        datasets.load("cifar")
+
+
+def test_mnist5k_is_the_real_subset_with_500_digits_per_class():
+    data = datasets.load("mnist5k")
+    assert data.images.shape == (5000, 28, 28, 1) and data.images.dtype == np.uint8
+    assert np.bincount(data.labels).tolist() == [500] * 10
+    assert data.images.max() == 255 and data.num_classes == 10
+
+
+def test_mnist_falls_back_to_the_5k_subset_offline_with_a_warning(monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.warns(UserWarning, match="full MNIST unavailable"):
+        data = datasets.load("mnist")
+    assert len(data.images) == 5000
+
+
+def test_fashion_offline_without_debian_files_says_what_to_install(monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_DIR", tmp_path / "absent")
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", lambda: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(DatasetError, match="dataset-fashion-mnist"):
+        datasets.load("fashion")
+
+
+def test_idx_directory_loads_images_and_labels(idx_dir):
+    data = datasets.load(f"idx:{idx_dir}")
+    assert data.images.shape == (200, 28, 28, 1)
+    assert data.labels.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+
+
+def test_truncated_idx_file_is_named_in_the_error(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00\x00")
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte"):
+        datasets.load(f"idx:{tmp_path}")
+
+
+def test_missing_directories_raise_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="IDX directory not found"):
+        datasets.load(f"idx:{tmp_path / 'nope'}")
+    with pytest.raises(DatasetError, match="image folder not found"):
+        datasets.load(f"folder:{tmp_path / 'nope'}")
+
+
+def test_image_folder_uses_subfolders_as_labels_and_skips_broken_files(tmp_path):
+    from PIL import Image
+
+    for digit in ("three", "seven"):
+        (tmp_path / digit).mkdir()
+        for i in range(3):
+            Image.new("RGB", (40, 32), (i * 80, 0, 0)).save(tmp_path / digit / f"{i}.png")
+    (tmp_path / "seven" / "broken.jpg").write_bytes(b"not an image")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = datasets.load(f"folder:{tmp_path}")
+    assert data.images.shape == (6, 28, 28, 1)
+    assert sorted(data.labels.tolist()) == [0, 0, 0, 1, 1, 1]  # seven=0, three=1 (sorted names)
+    assert any("broken.jpg" in str(w.message) for w in caught)
+
+
+def test_training_pipeline_scales_to_minus_one_one():
+    images = np.stack([np.zeros((28, 28, 1)), np.full((28, 28, 1), 255)]).astype(np.uint8)
+    batch = next(iter(datasets.to_training_pipeline(images, np.array([0, 1]), batch_size=2, conditional=True)))
+    x, y = batch
+    assert sorted([float(x[i].numpy().mean()) for i in range(2)]) == [-1.0, 1.0]
+    assert sorted(y.numpy().tolist()) == [0, 1]

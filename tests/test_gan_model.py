@@ -1,0 +1,106 @@
+import keras
+import numpy as np
+import pytest
+
+from gan_tf import networks
+from gan_tf.gan import GAN, conditional_classes, generate_images, to_uint8
+
+
+def tiny_gan(arch="dcgan", num_classes=0, seed=1):
+    g = networks.build_generator(arch, latent_dim=8, width=4, num_classes=num_classes)
+    d = networks.build_discriminator(arch, width=4, num_classes=num_classes)
+    gan = GAN(g, d, latent_dim=8, num_classes=num_classes, seed=seed)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-3),
+        g_optimizer=keras.optimizers.Adam(1e-3),
+        loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
+    return gan
+
+
+def real_batch(n=16, num_classes=0):
+    images = np.random.default_rng(0).uniform(-1, 1, (n, 28, 28, 1)).astype("float32")
+    return (images, np.arange(n) % num_classes) if num_classes else images
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "dense"])
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_networks_have_the_right_shapes(arch, num_classes):
+    g = networks.build_generator(arch, latent_dim=8, width=4, num_classes=num_classes)
+    d = networks.build_discriminator(arch, width=4, num_classes=num_classes)
+    z = np.zeros((3, 8), "float32")
+    labels = np.array([[1], [2], [3]])
+    images = g.predict([z, labels] if num_classes else z, verbose=0)
+    assert images.shape == (3, 28, 28, 1)
+    assert images.min() >= -1 and images.max() <= 1
+    assert d.predict([images, labels] if num_classes else images, verbose=0).shape == (3, 1)
+    assert conditional_classes(g) == num_classes
+
+
+def test_unknown_architecture_is_refused():
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
+        networks.build_generator("resnet")
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_one_fit_step_updates_both_networks(num_classes):
+    gan = tiny_gan(num_classes=num_classes)
+    g_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    d_before = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+    data = real_batch(16, num_classes)
+    x, y = data if num_classes else (data, None)
+    history = gan.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    assert set(history.history) == {"d_loss", "g_loss", "d_real_acc", "d_fake_acc"}
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_weights))
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(d_before, gan.discriminator.trainable_weights))
+    assert int(gan.d_optimizer.iterations.numpy()) == int(gan.g_optimizer.iterations.numpy()) == 1
+
+
+def test_metrics_reset_at_every_epoch():
+    gan = tiny_gan()
+    counts = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                counts.append(float(self.model.d_loss_tracker.count.numpy()))
+
+    gan.fit(real_batch(32), batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=[Probe()])
+    assert counts == [0.0, 0.0, 0.0]  # 4 batches accumulate within an epoch, none carry over
+    assert float(gan.d_loss_tracker.count.numpy()) == 4.0
+
+
+def test_config_round_trip_rebuilds_the_same_model():
+    gan = tiny_gan(num_classes=10, seed=7)
+    clone = GAN.from_config(gan.get_config())
+    assert (clone.latent_dim, clone.num_classes, clone.seed) == (8, 10, 7)
+    assert clone.generator.get_config() == gan.generator.get_config()
+    assert clone.discriminator.count_params() == gan.discriminator.count_params()
+
+
+def test_save_then_load_gives_the_same_samples(tmp_path):
+    gan = tiny_gan()
+    gan.fit(real_batch(16), batch_size=16, epochs=1, verbose=0, shuffle=False)
+    gan.save(tmp_path / "gan.keras")
+    gan.generator.save(tmp_path / "generator.keras")
+    reloaded = keras.saving.load_model(tmp_path / "gan.keras", compile=False)
+    generator = keras.saving.load_model(tmp_path / "generator.keras", compile=False)
+    expected = gan.generate(6, seed=3)
+    assert isinstance(reloaded, GAN)
+    np.testing.assert_array_equal(reloaded.generate(6, seed=3), expected)
+    np.testing.assert_array_equal(generate_images(generator, 8, 0, 6, seed=3), expected)
+
+
+def test_conditional_generation_needs_a_conditional_generator():
+    with pytest.raises(ValueError, match="not conditional"):
+        tiny_gan().generate(4, digits=7)
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        tiny_gan(num_classes=10).generate(4, digits=12)
+
+
+def test_generated_images_are_uint8_in_the_full_range():
+    assert to_uint8(np.array([-1.0, 0.0, 1.0, 3.0])).tolist() == [0, 128, 255, 255]
+    images = tiny_gan().generate(5, seed=0)
+    assert images.dtype == np.uint8 and images.shape == (5, 28, 28, 1)
