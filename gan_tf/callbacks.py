@@ -55,7 +55,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         gan = self.model
-        images = generate_images(gan.generator, gan.latent_dim, gan.num_classes, self.n, seed=self.seed)
+        images = generate_images(gan.sampler, gan.latent_dim, gan.num_classes, self.n, seed=self.seed)
         grid = image_grid(images)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         save_png(grid, self.out_dir / f"epoch_{epoch + 1:03d}.png")
@@ -90,7 +90,7 @@ class QualityMetrics(keras.callbacks.Callback):
         gan = self.model
         n = self.judge.n
         requested = np.arange(n) % gan.num_classes if gan.num_classes else None
-        images = generate_images(gan.generator, gan.latent_dim, gan.num_classes, n, digits=requested, seed=self.seed)
+        images = generate_images(gan.sampler, gan.latent_dim, gan.num_classes, n, digits=requested, seed=self.seed)
         report = self.judge.score(images, requested=requested)
         self.last = dict(report, epoch=done)
         for key in ("fcd", "classifier_score", "modes_covered", "conditional_accuracy"):
@@ -138,6 +138,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         ckpt = tf.train.Checkpoint(
             generator=gan.generator,
+            **({"ema_generator": gan.ema_generator} if gan.ema_generator is not None else {}),
             discriminator=gan.discriminator,
             d_optimizer=gan.d_optimizer,
             g_optimizer=gan.g_optimizer,
@@ -159,7 +160,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.epoch.assign(epoch + 1)
         self.seconds.assign(time.time() - self.start)
         self.manager.save(checkpoint_number=epoch + 1)
-        save_generator(self.model.generator, self.run_dir / "generator.keras")
+        save_generator(self.model.sampler, self.run_dir / "generator.keras")
 
 
 def save_generator(generator, path):

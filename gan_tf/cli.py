@@ -32,7 +32,7 @@ def _add_train(sub):
                    help="condition on labels, so `sample --digit D` works")
     for field in ("epochs", "batch_size", "latent_dim", "width", "kernel_size", "seed", "eval_every", "eval_samples"):
         p.add_argument("--" + field.replace("_", "-"), type=int, help=f"(default: {getattr(DEFAULTS, field)})")
-    for field in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing", "dropout"):
+    for field in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing", "dropout", "ema_decay"):
         p.add_argument("--" + field.replace("_", "-"), type=float, help=f"(default: {getattr(DEFAULTS, field)})")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="auto (default): float16 on tensor-core GPUs, bfloat16 on AMX/AVX512-BF16 CPUs, else float32")

@@ -25,6 +25,7 @@ class GANConfig:
     beta_1: float = 0.5
     label_smoothing: float = 0.1  # one-sided: real targets are 0.9
     dropout: float = 0.3  # in the discriminator
+    ema_decay: float = 0.999  # samples come from an average of the generator's weights; 0 = off
     seed: int = 0
     eval_every: int = 5  # epochs between quality measurements
     eval_samples: int = 2500  # samples per quality measurement

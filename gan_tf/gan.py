@@ -21,13 +21,20 @@ tf = import_tensorflow()
 
 @keras.saving.register_keras_serializable(package="gan_tf")
 class GAN(keras.Model):
-    def __init__(self, generator, discriminator, latent_dim, num_classes=0, seed=None, **kwargs):
+    def __init__(self, generator, discriminator, latent_dim, num_classes=0, seed=None, ema_decay=0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.num_classes = num_classes  # > 0: conditional on digit labels
         self.seed = seed
+        # A slowly moving average of the generator's weights draws cleaner samples than the
+        # generator itself, whose weights jitter with every adversarial step (0 turns it off).
+        self.ema_decay = ema_decay
+        self.ema_generator = None
+        if ema_decay:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
         # Held by the model so latent noise is reproducible and checkpointed with it.
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -58,7 +65,7 @@ class GAN(keras.Model):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_accuracy, self.d_fake_accuracy]
 
     def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
+        return self.sampler(inputs, training=training)
 
     def _generator_inputs(self, batch_size, labels=None):
         random_latent_vectors = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
@@ -97,6 +104,8 @@ class GAN(keras.Model):
             fooled_logits = self._discriminate(self.generator(fake_inputs, training=True), fake_labels, training=True)
             g_loss = self.loss_fn(ops.ones_like(fooled_logits), fooled_logits)
         self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_weights)
+        if self.ema_generator is not None:
+            self._update_ema()
 
         # 4. Report.
         self.d_loss_tracker.update_state(d_loss)
@@ -104,6 +113,19 @@ class GAN(keras.Model):
         self.d_real_accuracy.update_state(ops.ones_like(real_logits), real_logits)
         self.d_fake_accuracy.update_state(ops.zeros_like(fake_logits), fake_logits)
         return {m.name: m.result() for m in self.metrics}
+
+    def _update_ema(self):
+        # Warm-up: early on the average follows closely, so it never lags far behind.
+        step = ops.cast(self.g_optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        # All weights, BatchNorm's moving statistics included.
+        for average, current in zip(self.ema_generator.weights, self.generator.weights):
+            average.assign(decay * average + (1.0 - decay) * ops.cast(current, average.dtype))
+
+    @property
+    def sampler(self):
+        """The network to draw samples with: the weight average when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
 
     @staticmethod
     def _apply(optimizer, tape, loss, variables):
@@ -114,7 +136,7 @@ class GAN(keras.Model):
 
     def generate(self, n, digits=None, seed=None, batch_size=500):
         """n samples as uint8 (n, 28, 28, 1); `digits` picks the labels of a conditional GAN."""
-        return generate_images(self.generator, self.latent_dim, self.num_classes, n, digits, seed, batch_size)
+        return generate_images(self.sampler, self.latent_dim, self.num_classes, n, digits, seed, batch_size)
 
     def get_config(self):
         config = super().get_config()
@@ -124,6 +146,7 @@ class GAN(keras.Model):
             latent_dim=self.latent_dim,
             num_classes=self.num_classes,
             seed=self.seed,
+            ema_decay=self.ema_decay,
         )
         return config
 

@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from gan_tf.config import ARCHITECTURES
+
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -39,13 +40,16 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
         x = layers.Dense(28 * 28)(x)
         x = layers.Reshape(IMAGE_SHAPE)(x)
     else:
-        # 7x7 seed -> 14x14 -> 28x28; transposed convs (not UpSampling2D) so XLA can differentiate.
+        # 7x7 seed -> 14x14 -> 28x28 -> 3x3 conv; transposed convs (not UpSampling2D) so XLA can differentiate.
         x = layers.Dense(7 * 7 * 2 * width, use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
         x = layers.Reshape((7, 7, 2 * width))(x)
         x = layers.Conv2DTranspose(width, kernel_size, strides=2, padding="same", use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
-        x = layers.Conv2DTranspose(1, kernel_size, strides=2, padding="same")(x)
+        x = layers.Conv2DTranspose(width // 2, kernel_size, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        # A last 3x3 conv at full resolution cleans up strokes (measured: lower FCD per second).
+        x = layers.Conv2D(1, 3, padding="same")(x)
     outputs = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model(inputs if num_classes else z, outputs, name=name)
 

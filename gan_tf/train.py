@@ -34,7 +34,8 @@ def build_gan(config: GANConfig, num_classes: int) -> GAN:
     discriminator = networks.build_discriminator(
         config.arch, config.width, config.kernel_size, conditional_classes, dropout=config.dropout
     )
-    return GAN(generator, discriminator, config.latent_dim, conditional_classes, seed=config.seed)
+    return GAN(generator, discriminator, config.latent_dim, conditional_classes, seed=config.seed,
+               ema_decay=config.ema_decay)
 
 
 def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
@@ -122,10 +123,10 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> 
     if cbs[0].tripped:
         raise RunError(f"training diverged (NaN loss); resume from the last good checkpoint in {run_dir}/checkpoints")
 
-    callbacks.save_generator(gan.generator, run_dir / "generator.keras")
+    callbacks.save_generator(gan.sampler, run_dir / "generator.keras")
     report = {"epochs": int(checkpoint.epoch.numpy()), "seconds": round(float(checkpoint.seconds.numpy()), 1)}
     if judge is not None:
-        report.update(evaluate_generator(gan.generator, config, judge))
+        report.update(evaluate_generator(gan.sampler, config, judge))
     write_json(run_dir / "metrics.json", report)
     return report
 

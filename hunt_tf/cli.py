@@ -1,0 +1,182 @@
+"""hunt-tf: train an AI-vs-Real detector on a Gradient Hunt folder, predict, evaluate, audit.
+
+    hunt-tf audit DATA
+    hunt-tf train DATA --run runs/hunt [--hparams runs/tune/best_hparams.json]
+    hunt-tf predict --run runs/hunt --images DIR --out submission.csv [--tta]
+    hunt-tf evaluate --run runs/hunt --data DATA
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
+
+DEFAULTS = HuntConfig()
+CHOICES = {
+    "resize_mode": ("resize", "crop", "pad"),
+    "augment": ("none", "light", "standard", "robust", "strong"),
+    "backbone": ("cnn", "efficientnetb0", "resnet50v2", "mobilenetv2", "convnexttiny"),
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+    "jit": ("auto", "on", "off"),
+    "strategy": ("default", "mirrored", "multi-worker"),
+}
+
+
+def _bool(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _add_config_options(p):
+    for field in dataclasses.fields(HuntConfig):
+        default = getattr(DEFAULTS, field.name)
+        kind = {bool: _bool, int: int, float: float}.get(type(default), str)
+        p.add_argument("--" + field.name.replace("_", "-"), type=kind, choices=CHOICES.get(field.name),
+                       help=f"(default: {default})")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="hunt-tf", description="Tell AI-generated images from real ones.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train on DATA/Train, report on a validation split, predict DATA/Test",
+                       description="Train the classifier on DATA/Train/<class>/..., write model.keras, a report and, "
+                       "when DATA has Test/ or Test_Images/, submission.csv into the run directory.")
+    t.add_argument("data", help="folder with Train/<class>/... and optionally Test/")
+    t.add_argument("--run", default="runs/hunt", help="run directory (default: %(default)s)")
+    t.add_argument("--hparams", help="JSON of tuned hyperparameters (best_hparams.json from `make tune`)")
+    t.add_argument("--tta", action="store_true", help="test-time augmentation for the submission (mirror average)")
+    _add_config_options(t)
+
+    pr = sub.add_parser("predict", help="predict a folder of images with a trained run",
+                        description="Write a submission CSV (Id, Label) with one row per file in --images.")
+    pr.add_argument("--run", required=True)
+    pr.add_argument("--images", required=True, help="folder of images (decoded by content)")
+    pr.add_argument("--out", default="submission.csv", help="(default: %(default)s)")
+    pr.add_argument("--tta", action="store_true", help="average with mirrored images")
+
+    ev = sub.add_parser("evaluate", help="metrics of a trained run on a labelled folder",
+                        description="Accuracy, precision, recall, F1, ROC AUC and PNGs on DATA/Train/<class>/... "
+                        "(all of it) with the run's model and threshold; written to RUN/evaluation/.")
+    ev.add_argument("--run", required=True)
+    ev.add_argument("--data", required=True, help="folder with Train/<class>/... (class names as in training)")
+
+    au = sub.add_parser("audit", help="does format/size/mode alone predict the label?",
+                        description="Cross-validated accuracy of metadata-only models (format, extension, size, "
+                        "colour mode), per-class traits, and whether Test shares them.")
+    au.add_argument("data")
+    return p
+
+
+def _load_run(run):
+    import keras
+
+    run = Path(run)
+    needed = ["model.keras", "config.json", "classes.json"]
+    missing = [n for n in needed if not (run / n).exists()]
+    if missing:
+        raise FileNotFoundError(f"{run} is not a trained hunt-tf run (missing {', '.join(missing)})")
+    try:
+        model = keras.saving.load_model(run / "model.keras")
+    except Exception as err:
+        raise ValueError(f"cannot load {run / 'model.keras'}: {err}") from None
+    config = HuntConfig.load(run / "config.json")
+    classes = json.loads((run / "classes.json").read_text())
+    if model.output_shape[-1] != len(classes):
+        raise ValueError(f"{run}/model.keras has {model.output_shape[-1]} outputs but the run has {len(classes)} classes")
+    threshold_file = run / "threshold.json"
+    threshold = json.loads(threshold_file.read_text())["threshold"] if threshold_file.exists() else None
+    return model, config, classes, threshold
+
+
+def cmd_train(args):
+    from hunt_tf import train
+
+    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(HuntConfig)
+                if getattr(args, f.name) is not None}
+    report = train.train(args.data, args.run, settings, hparams=args.hparams, tta=args.tta)
+    print(train.format_report(report))
+    if "submission" in report:
+        print(f"submission: {report['submission']} ({report['n_test']} rows)")
+    print(f"run: {args.run}  (report in {args.run}/report/, `make tensorboard` to watch training)")
+
+
+def cmd_predict(args):
+    from gan_tf.runtime import configure
+    from hunt_tf import files
+    from hunt_tf.predict import predict_records, write_submission
+
+    configure("float32")
+    model, config, classes, threshold = _load_run(args.run)
+    records = files.scan_images(args.images)
+    if not records:
+        raise files.DataError(f"no files in {args.images}")
+    ids, labels, _ = predict_records(model, records, classes, config.image_size, config.resize_mode, threshold,
+                                     tta=args.tta)
+    write_submission(args.out, ids, labels)
+    print(f"wrote {len(ids)} rows to {args.out}")
+
+
+def cmd_evaluate(args):
+    import numpy as np
+
+    from gan_tf.runtime import configure
+    from hunt_tf import files
+    from hunt_tf.predict import predict_probs
+    from hunt_tf.report import write_report
+
+    configure("float32")
+    model, config, classes, _ = _load_run(args.run)
+    folder = files.scan(args.data)
+    if folder.class_names != classes:
+        raise files.DataError(f"{args.data} has classes {folder.class_names}; the run was trained on {classes}")
+    paths = [r.path for r in folder.train]
+    probs = predict_probs(model, paths, config.image_size, config.resize_mode)
+    images = np.stack([files.load_pixels(p, config.image_size, config.resize_mode) for p in paths])
+    report = write_report(Path(args.run) / "evaluation", folder.labels, probs, classes, images,
+                          [Path(p).name for p in paths])
+    from hunt_tf.train import format_report
+
+    print(format_report(report).replace("validation", "evaluation"))
+
+
+def cmd_audit(args):
+    from hunt_tf import audit, files
+
+    print(audit.format_audit(audit.audit(files.scan(args.data))))
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    warnings.formatwarning = lambda message, *a, **k: f"warning: {message}\n"
+    from gan_tf.runtime import import_tensorflow
+
+    import_tensorflow()  # before Keras: keeps TensorFlow's start-up lines off the terminal
+    from hunt_tf.files import DataError
+    from hunt_tf.model import WeightsError
+
+    command = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "audit": cmd_audit}
+    try:
+        command[args.command](args)
+    except (DataError, WeightsError, FileNotFoundError, ValueError) as err:
+        print(f"hunt-tf {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""build_classifier(...): the functional CNN, or a keras.applications backbone.
+
+    model = build_classifier(image_size=64, num_classes=2)                      # scratch CNN
+    model = build_classifier(image_size=96, num_classes=2, backbone="efficientnetb0", weights="none")
+
+Inputs are raw pixels (float 0..255); each model scales them itself, so a saved model
+predicts from plain decoded images.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, regularizers
+
+BACKBONES = {
+    # name: (constructor, how it wants its pixels)
+    "efficientnetb0": ("EfficientNetB0", "raw"),  # rescales internally
+    "resnet50v2": ("ResNet50V2", "symmetric"),
+    "mobilenetv2": ("MobileNetV2", "symmetric"),
+    "convnexttiny": ("ConvNeXtTiny", "raw"),  # normalises internally
+}
+ARCHITECTURES = ("cnn", *BACKBONES)
+
+
+class WeightsError(ValueError):
+    """Pretrained weights that cannot be had; the message names the alternatives."""
+
+
+def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name):
+    """Conv -> BatchNorm -> ReLU -> max pooling."""
+    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batchnorm,
+                      kernel_regularizer=regularizers.L2(l2) if l2 else None, name=f"{name}_conv")(x)
+    if batchnorm:
+        # momentum 0.9, not 0.99: competition folders are small, and the moving statistics
+        # must settle within a few hundred steps for validation to mean anything.
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.Activation("relu", name=f"{name}_relu")(x)
+    return layers.MaxPooling2D(pool_size, padding="same", name=f"{name}_pool")(x)
+
+
+def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, depth=3, kernel_size=3,
+                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none"):
+    """A Keras functional model from raw RGB pixels to class probabilities (softmax)."""
+    if backbone not in ARCHITECTURES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
+    inputs = keras.Input((image_size, image_size, 3), name="pixels")
+    if backbone == "cnn":
+        x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
+        for i in range(depth):
+            x = conv_block(x, filters * 2**i, kernel_size, pool_size, batchnorm, l2, name=f"block{i + 1}")
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = _backbone(inputs, backbone, weights, image_size)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"hunt_{backbone}")
+
+
+def _backbone(inputs, name, weights, image_size):
+    constructor, pixels = BACKBONES[name]
+    x = inputs if pixels == "raw" else layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inputs)
+    pretrained = "imagenet" if weights == "imagenet" else None
+    try:
+        net = getattr(keras.applications, constructor)(include_top=False, weights=pretrained,
+                                                       input_shape=(image_size, image_size, 3), pooling="avg")
+    except Exception as err:
+        if pretrained:
+            raise WeightsError(
+                f"ImageNet weights for {constructor} could not be downloaded ({type(err).__name__}); "
+                "offline, use --weights none (train from scratch) or --weights PATH (a saved .weights.h5)"
+            ) from None
+        raise
+    if weights not in ("imagenet", "none", None):
+        try:
+            net.load_weights(weights)
+        except Exception as err:
+            raise WeightsError(f"cannot load backbone weights from {weights}: {err}") from None
+    return net(x)

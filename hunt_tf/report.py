@@ -1,0 +1,117 @@
+"""Validation report: metrics, a decision threshold, confusion matrix / ROC / error-grid PNGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn import metrics  # noqa: E402
+
+
+def choose_threshold(y_true, score):
+    """The cut on P(positive) that maximises validation accuracy (ties: closest to 0.5)."""
+    candidates = np.unique(np.concatenate([[0.5], score]))
+    accuracy = np.array([np.mean((score >= t) == y_true) for t in candidates])
+    best = np.flatnonzero(accuracy == accuracy.max())
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+def predict_labels(probs, threshold=None):
+    """Class ids from probabilities; for two classes, class 1 when P(1) >= threshold."""
+    if probs.shape[1] == 2 and threshold is not None:
+        return (probs[:, 1] >= threshold).astype(np.int64)
+    return probs.argmax(1)
+
+
+def build_report(y_true, probs, class_names):
+    y_true = np.asarray(y_true)
+    binary = len(class_names) == 2
+    threshold = choose_threshold(y_true, probs[:, 1]) if binary else None
+    y_pred = predict_labels(probs, threshold)
+    average = "binary" if binary else "macro"
+    report = {
+        "classes": class_names,
+        "n_validation": int(len(y_true)),
+        "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
+        "accuracy_at_0.5": float(metrics.accuracy_score(y_true, probs.argmax(1))),
+        "precision": float(metrics.precision_score(y_true, y_pred, average=average, zero_division=0)),
+        "recall": float(metrics.recall_score(y_true, y_pred, average=average, zero_division=0)),
+        "f1": float(metrics.f1_score(y_true, y_pred, average=average, zero_division=0)),
+        "confusion_matrix": metrics.confusion_matrix(y_true, y_pred, labels=range(len(class_names))).tolist(),
+    }
+    if binary:
+        report["positive_class"] = class_names[1]
+        report["threshold"] = threshold
+        report["roc_auc"] = float(metrics.roc_auc_score(y_true, probs[:, 1])) if len(set(y_true)) == 2 else None
+    return report, y_pred
+
+
+def write_report(out_dir, y_true, probs, class_names, images=None, names=None):
+    """Write report.json and the PNGs into out_dir; returns the report dict."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report, y_pred = build_report(y_true, probs, class_names)
+    plot_confusion(report["confusion_matrix"], class_names, out / "confusion_matrix.png")
+    if len(class_names) == 2 and report.get("roc_auc") is not None:
+        plot_roc(y_true, probs[:, 1], report["roc_auc"], class_names[1], out / "roc.png")
+    if images is not None:
+        wrong = np.flatnonzero(y_pred != np.asarray(y_true))
+        plot_errors(images, wrong, y_true, probs, class_names, names, out / "misclassified.png")
+        report["misclassified"] = [names[i] for i in wrong] if names is not None else wrong.tolist()
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def plot_confusion(matrix, class_names, path):
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(3.2 + 0.4 * len(class_names), 3 + 0.4 * len(class_names)))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(class_names)), class_names)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("validation confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_roc(y_true, score, auc, positive, path):
+    fpr, tpr, _ = metrics.roc_curve(y_true, score)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot(fpr, tpr, label=f"AUC {auc:.4f}")
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel(f"true positive rate ({positive})")
+    ax.set_title("validation ROC")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_errors(images, wrong, y_true, probs, class_names, names, path, limit=24):
+    """A grid of misclassified validation images, titled true -> predicted (confidence)."""
+    shown = wrong[:limit]
+    cols = 6
+    rows = max(1, -(-len(shown) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), shown):
+        ax.imshow(images[i].astype(np.uint8))
+        pred = int(probs[i].argmax())
+        ax.set_title(f"{class_names[y_true[i]]}->{class_names[pred]} {probs[i, pred]:.2f}", fontsize=7)
+    fig.suptitle(f"misclassified: {len(wrong)}" + (f" (first {limit})" if len(wrong) > limit else ""))
+    if not len(shown):
+        axes[0, 0].text(0, 0.5, "no validation errors", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

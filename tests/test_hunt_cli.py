@@ -1,0 +1,113 @@
+import csv
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from hunt_tf import cli
+from tests.test_hunt_files import write_messy_folder
+
+TINY = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--image-size", "16",
+        "--precision", "float32", "--val-split", "0.3"]
+
+
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hunt")
+    data = write_messy_folder(root / "data")
+    run = root / "run"
+    assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
+    return data, run
+
+
+def test_train_writes_model_report_and_submission(trained):
+    data, run = trained
+    for name in ("model.keras", "best.keras", "config.json", "classes.json", "history.csv", "submission.csv",
+                 "report/report.json", "report/confusion_matrix.png", "report/roc.png", "report/misclassified.png"):
+        assert (run / name).exists(), name
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "threshold"} <= set(report)
+    assert json.loads((run / "config.json").read_text())["image_size"] == 16
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+
+
+def test_submission_has_exactly_the_test_ids(trained):
+    data, run = trained
+    rows = read_rows(run / "submission.csv")
+    expected = sorted(p.stem for p in (data / "Test").iterdir())
+    assert sorted(r["Id"] for r in rows) == expected  # the undecodable broken.jpg included
+    assert {r["Label"] for r in rows} <= {"AI", "Real"}
+
+
+def test_predict_cli_matches_the_reloaded_model(trained, tmp_path):
+    data, run = trained
+    out = tmp_path / "sub.csv"
+    assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(out)]) == 0
+    assert read_rows(out) == read_rows(run / "submission.csv")
+
+
+def test_save_then_load_gives_the_same_predictions(trained):
+    from hunt_tf import files
+    from hunt_tf.predict import predict_probs
+
+    data, run = trained
+    model = keras.saving.load_model(run / "model.keras")
+    shutil.copy(run / "model.keras", run.parent / "copy.keras")
+    again = keras.saving.load_model(run.parent / "copy.keras")
+    paths = [r.path for r in files.scan_images(data / "Test", progress=False) if r.ok]
+    np.testing.assert_allclose(predict_probs(model, paths, 16), predict_probs(again, paths, 16), rtol=1e-6)
+
+
+def test_tta_predictions_are_written_too(trained, tmp_path):
+    data, run = trained
+    out = tmp_path / "tta.csv"
+    assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(out), "--tta"]) == 0
+    assert len(read_rows(out)) == 6
+
+
+def test_missing_test_folder_trains_only(tmp_path):
+    data = write_messy_folder(tmp_path / "data")
+    shutil.rmtree(data / "Test")
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY]) == 0
+    assert (tmp_path / "run" / "model.keras").exists()
+    assert not (tmp_path / "run" / "submission.csv").exists()
+
+
+def test_three_classes_with_other_names(tmp_path):
+    data = write_messy_folder(tmp_path / "data", classes=("cats", "dogs", "foxes"), test_dir="Test_Images")
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY, "--augment", "robust"]) == 0
+    assert {r["Label"] for r in read_rows(tmp_path / "run" / "submission.csv")} <= {"cats", "dogs", "foxes"}
+    assert cli.main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(data)]) == 0
+    assert (tmp_path / "run" / "evaluation" / "confusion_matrix.png").exists()
+
+
+def test_tuned_hparams_are_picked_up_and_command_line_wins(trained, tmp_path, capsys):
+    data, _ = trained
+    hp = tmp_path / "best_hparams.json"
+    hp.write_text(json.dumps({"hparams": {"l2": 0.001, "dropout": 0.1, "kernel_size": 5}}))
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), *TINY, "--hparams", str(hp), "--dropout", "0.2"]) == 0
+    assert "using tuned hyperparameters" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert (config["l2"], config["kernel_size"], config["dropout"], config["filters"]) == (0.001, 5, 0.2, 4)
+
+
+def test_bad_input_is_one_error_line(tmp_path, capsys):
+    assert cli.main(["train", str(tmp_path / "nowhere"), "--run", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == f"hunt-tf train: error: data folder not found: {tmp_path / 'nowhere'}"
+    assert cli.main(["predict", "--run", str(tmp_path), "--images", str(tmp_path)]) == 2
+    assert "not a trained hunt-tf run" in capsys.readouterr().err
+
+
+def test_audit_cli_prints_the_table(trained, capsys):
+    data, _ = trained
+    assert cli.main(["audit", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "metadata-only accuracy" in out and "class AI:" in out and "Test:" in out
