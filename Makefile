@@ -5,15 +5,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # make gan [EPOCHS=] [DATASET=] [RUN=]
-EPOCHS  ?= 60
+EPOCHS  ?= 70
 DATASET ?= mnist
 RUN     ?= runs/gan
+# make tune / train-cnn [DATA=] [TRIALS=] [RUN=]; defaults: the demo folder that `make demo` builds
+DATA    ?= runs/demo/data
+TRIALS  ?= 12
+TUNE_RUN ?= runs/tune
+CNN_RUN ?= runs/hunt
+WORKERS ?= 2
+PORT    ?= 8470
 
-.PHONY: help install test test-slow lint gan tensorboard bench-gan clean
+.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
 	@echo "make gan [EPOCHS= DATASET= RUN=]   train the DCGAN (resumes RUN if it exists)"
+	@echo "make tune [DATA= TRIALS=]                keras-tuner search -> $(TUNE_RUN)/best_hparams.json"
+	@echo "make tune-distributed [DATA= WORKERS=]   the same search, a chief + WORKERS workers on 127.0.0.1"
+	@echo "make train-cnn [DATA= RUN=]              train the hunt CNN (tuned when best_hparams.json exists)"
+	@echo "make demo                 GAN -> hunt dataset -> tune -> CNN -> submission, scored"
 	@echo "make tensorboard          TensorBoard over runs/ on http://127.0.0.1:6006"
 	@echo "make test-slow            slow tests (real training on the 5k MNIST subset)"
 	@echo "make bench-gan            DCGAN vs the TensorFlow-tutorial loop: speed and time-to-quality"
@@ -39,11 +50,32 @@ lint: $(STAMP)
 gan: $(STAMP)
 	$(BIN)/gan-tf train --dataset $(DATASET) --epochs $(EPOCHS) --run $(RUN) --resume
 
+tune: $(STAMP)
+	$(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --trials $(TRIALS)
+
+# keras-tuner's own chief/worker mode: the chief serves the oracle, workers run trials.
+tune-distributed: $(STAMP)
+	@set -e; export KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=$(PORT); \
+	KERASTUNER_TUNER_ID=chief $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) & chief=$$!; \
+	pids=""; for i in $$(seq 0 $$(($(WORKERS) - 1))); do \
+	  KERASTUNER_TUNER_ID=tuner$$i OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 \
+	    $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) & pids="$$pids $$!"; \
+	done; for p in $$pids; do wait $$p || true; done; wait $$chief
+
+train-cnn: $(STAMP)
+	$(BIN)/hunt-tf train $(DATA) --run $(CNN_RUN) $(if $(wildcard $(TUNE_RUN)/best_hparams.json),--hparams $(TUNE_RUN)/best_hparams.json)
+
+demo: $(STAMP)
+	$(BIN)/python -m tuning.demo
+
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir runs --host 127.0.0.1 --port 6006
 
 bench-gan: $(STAMP)
 	$(BIN)/python benchmarks/gan_speed.py
+
+bench-hunt: $(STAMP)
+	$(BIN)/python benchmarks/hunt_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info

@@ -5,6 +5,7 @@
     gan-tf sample --run runs/gan --n 1000 --out fakes.npz          # uint8 array 'images'
     gan-tf sample --run runs/cgan --n 16 --digit 7 --out sevens/   # conditional runs
     gan-tf evaluate --run runs/gan
+    gan-tf export --dataset mnist --n 2000 --out data/Train/Real  # real images, same layout
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _add_sample(sub):
     p.add_argument("--out", required=True, help="output directory, or a file ending in .npz")
     p.add_argument("--digit", type=int, help="conditional runs only: the digit to draw")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.add_argument("--prefix", default="sample", help="file name prefix for PNG output (default: %(default)s)")
 
 
 def _add_evaluate(sub):
@@ -60,12 +62,43 @@ def _add_evaluate(sub):
     p.add_argument("--n", type=int, default=2500, help="samples to score (default: %(default)s)")
 
 
+def _add_export(sub):
+    p = sub.add_parser("export", help="write real images of a dataset (the 'Real' side of a hunt folder)",
+                       description="Write images [start, start+n) of a dataset, in a fixed shuffled order, as PNG "
+                       "files into a directory or as one .npz array 'images' (and 'labels').")
+    p.add_argument("--dataset", default="mnist", help="(default: %(default)s)")
+    p.add_argument("--start", type=int, default=0, help="first index in the shuffled order (default: 0)")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--out", required=True, help="output directory, or a file ending in .npz")
+    p.add_argument("--prefix", default="real", help="file name prefix (default: %(default)s)")
+
+
+def write_images(images, out, prefix, labels=None):
+    """PNG files named PREFIX_00000.png into a directory, or an .npz with 'images' (+ 'labels')."""
+    import numpy as np
+
+    from gan_tf.callbacks import save_png
+
+    out = Path(out)
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp.npz")
+        arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(out)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            save_png(image[..., 0], out / f"{prefix}_{i:05d}.png")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gan-tf", description="Train a DCGAN on digits, sample it, measure it.")
     sub = p.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_sample(sub)
     _add_evaluate(sub)
+    _add_export(sub)
     return p
 
 
@@ -94,9 +127,7 @@ def _load_run(run):
 
 
 def cmd_sample(args):
-    import numpy as np
 
-    from gan_tf.callbacks import save_png
     from gan_tf.gan import conditional_classes, generate_images
     from gan_tf.runtime import configure
 
@@ -106,17 +137,22 @@ def cmd_sample(args):
     if args.n < 1:
         raise ValueError("--n must be at least 1")
     images = generate_images(generator, config.latent_dim, num_classes, args.n, digits=args.digit, seed=args.seed)
-    out = Path(args.out)
-    if out.suffix == ".npz":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp.npz")
-        np.savez_compressed(tmp, images=images)
-        tmp.replace(out)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(images):
-            save_png(image[..., 0], out / f"sample_{i:05d}.png")
-    print(f"wrote {len(images)} images to {out}")
+    write_images(images, args.out, args.prefix)
+    print(f"wrote {len(images)} images to {args.out}")
+
+
+def cmd_export(args):
+    import numpy as np
+
+    from gan_tf import datasets
+
+    data = datasets.load(args.dataset)
+    order = np.random.default_rng(0).permutation(len(data.images))[args.start : args.start + args.n]
+    if len(order) < args.n:
+        raise ValueError(f"{args.dataset} has {len(data.images)} images; cannot export {args.n} from {args.start}")
+    labels = None if data.labels is None else data.labels[order]
+    write_images(data.images[order], args.out, args.prefix, labels)
+    print(f"wrote {len(order)} real images of {data.description} to {args.out}")
 
 
 def cmd_evaluate(args):
@@ -150,7 +186,7 @@ def main(argv=None):
     from gan_tf.datasets import DatasetError
     from gan_tf.train import RunError
 
-    command = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.command]
+    command = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "export": cmd_export}[args.command]
     try:
         command(args)
     except (DatasetError, RunError, FileNotFoundError, ValueError) as err:

@@ -105,8 +105,19 @@ def make_dataset(paths, labels, size, resize_mode="resize", batch_size=32, train
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.cache()  # uint8 pixels at training size, decoded once
+    return finish(ds, len(paths), batch_size, training, augment, strength, seed)
+
+
+def from_pixels(images, labels, batch_size=32, training=False, augment="none", strength=1.0, seed=0):
+    """The same pipeline over uint8 pixels already in memory (the tuner decodes once for all trials)."""
+    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64)))
+    return finish(ds, len(images), batch_size, training, augment, strength, seed)
+
+
+def finish(ds, n, batch_size, training, augment, strength, seed):
+    """uint8 (image, label) pairs -> shuffled, augmented float32 batches."""
     if training:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     per_image = image_augmenter(augment, strength, seed) if training else None
     if per_image is not None:

@@ -1,0 +1,127 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from hunt_tf import cli as hunt_cli
+from hunt_tf.config import HuntConfig
+from hunt_tf.train import build_model
+from tests.test_hunt_files import write_messy_folder
+from tuning import search
+from tuning.hypermodel import HuntHyperModel, define_space
+
+FAST = ["--max-epochs", "1", "--precision", "float32", "--image-size", "16"]
+
+
+def tiny_hypermodel(size=16, n=8):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    labels = np.arange(n) % 2
+    return HuntHyperModel(pixels, labels, pixels, labels, num_classes=2, epochs=1)
+
+
+def test_build_with_default_hyperparameters_is_the_untuned_model():
+    model = tiny_hypermodel().build(kt.HyperParameters())
+    untuned = build_model(HuntConfig(epochs=1), image_size=16, num_classes=2)
+    assert [layer.get_config() | {"name": ""} for layer in model.layers] == [
+        layer.get_config() | {"name": ""} for layer in untuned.layers]
+    assert define_space(kt.HyperParameters(), 64) == HuntConfig()
+
+
+def _choices():
+    hp = kt.HyperParameters()
+    define_space(hp, image_size=32)
+    for p in hp.space:
+        if isinstance(p, (kt.engine.hyperparameters.Choice, kt.engine.hyperparameters.Boolean)):
+            values = p.values if hasattr(p, "values") else [True, False]
+            for v in values:
+                marks = [pytest.mark.slow] if v == "mobilenetv2" else []
+                yield pytest.param(p.name, v, marks=marks, id=f"{p.name}={v}")
+
+
+@pytest.mark.parametrize("name,value", list(_choices()))
+def test_every_categorical_choice_builds_and_fits_one_step(name, value):
+    hypermodel = tiny_hypermodel(size=32, n=4)
+    hp = kt.HyperParameters()
+    hp.Fixed(name, value)
+    hp.Fixed("filters", 4) if name != "filters" else None
+    hp.Fixed("depth", 2)
+    model = hypermodel.build(hp)
+    history = hypermodel.fit(hp, model, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and "val_accuracy" in history.history
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_messy_folder(tmp_path_factory.mktemp("tune") / "data", per_class=8)
+
+
+def test_resume_does_not_redo_finished_trials(data, tmp_path, monkeypatch):
+    fits = []
+    original = HuntHyperModel.fit
+    monkeypatch.setattr(HuntHyperModel, "fit", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    run = str(tmp_path / "tune")
+    assert search.main([str(data), "--run", run, "--tuner", "random", "--trials", "2", *FAST]) == 0
+    assert len(fits) == 2
+    assert search.main([str(data), "--run", run, "--tuner", "random", "--trials", "3", *FAST]) == 0
+    assert len(fits) == 3  # only the new trial ran
+    assert search.main([str(data), "--run", run, "--tuner", "random", "--trials", "2", "--fresh", *FAST]) == 0
+    assert len(fits) == 5
+
+
+def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
+    run = tmp_path / "tune"
+    assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--max-epochs", "2",
+                        "--precision", "float32", "--image-size", "16"]) == 0
+    best = json.loads((run / "best_hparams.json").read_text())
+    rows = (run / "trials.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,status,score,seconds") and len(rows) > 2
+    assert best["score"] == max(float(r.split(",")[2]) for r in rows[1:] if r.split(",")[2])
+    assert any((run / "logs").rglob("events.out.tfevents*"))
+    train_run = tmp_path / "train"
+    assert hunt_cli.main(["train", str(data), "--run", str(train_run), "--hparams", str(run / "best_hparams.json"),
+                          "--epochs", "1", "--image-size", "16", "--precision", "float32"]) == 0
+    config = json.loads((train_run / "config.json").read_text())
+    for key, value in best["hparams"].items():
+        if key != "epochs":
+            assert config[key] == value, key
+
+
+def test_bayesian_is_refused_with_several_workers(monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    with pytest.raises(ValueError, match="bayesian tuner is not safe with several workers"):
+        search.make_tuner("bayesian", tiny_hypermodel(), "/tmp/unused", 2, 1, True, 0)
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert search.role() == "chief"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_share_one_search(data, tmp_path):
+    port, run = str(_free_port()), tmp_path / "dist"
+    args = [sys.executable, "-m", "tuning.search", str(data), "--run", str(run), "--tuner", "random", "--trials", "6",
+            *FAST]
+    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port,
+               PYTHONPATH=str(Path(__file__).parents[1]))
+    chief = subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID="chief"))
+    workers = [subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID=f"tuner{i}")) for i in range(2)]
+    assert all(w.wait(timeout=400) == 0 for w in workers)
+    assert chief.wait(timeout=60) == 0
+    trials = list((run / "tuner" / "hunt").glob("trial_*/trial.json"))
+    states = [json.loads(t.read_text()) for t in trials]
+    assert len(states) == 6 and all(s["status"] == "COMPLETED" for s in states)
+    per_worker = {name: len((run / "workers" / f"{name}.log").read_text().splitlines()) for name in ("tuner0", "tuner1")}
+    assert min(per_worker.values()) >= 1 and sum(per_worker.values()) == 6, per_worker
+    best = json.loads((run / "best_hparams.json").read_text())
+    assert best["score"] == max(s["score"] for s in states)

@@ -1,0 +1,75 @@
+"""HuntHyperModel: the search space over hunt_tf.model.build_classifier (no second copy).
+
+Every hyperparameter is named and defaulted to HuntConfig's value, so `build(hp)` with
+an empty HyperParameters() is exactly the untuned model. Training-time knobs (batch
+size, augmentation) are tuned in `fit`; the number of epochs comes from the tuner.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras_tuner as kt
+
+from hunt_tf.config import HuntConfig
+from hunt_tf.data import from_pixels
+from hunt_tf.train import build_model
+
+DEFAULTS = HuntConfig()
+# Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
+BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
+
+
+def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
+    """Declare every hyperparameter on `hp` and return the HuntConfig they describe."""
+    d = DEFAULTS
+    # keras.applications backbones need at least 32x32 inputs.
+    backbones = BACKBONE_CHOICES if image_size >= 32 else ["cnn"]
+    return HuntConfig(
+        backbone=hp.Choice("backbone", backbones, default=d.backbone),
+        filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
+        depth=hp.Int("depth", 2, 4, default=d.depth),
+        kernel_size=hp.Choice("kernel_size", [3, 5], default=d.kernel_size),
+        pool_size=hp.Choice("pool_size", [2, 3], default=d.pool_size),
+        batchnorm=hp.Boolean("batchnorm", default=d.batchnorm),
+        l2=hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3], default=d.l2),
+        dropout=hp.Float("dropout", 0.0, 0.5, step=0.1, default=d.dropout),
+        optimizer=hp.Choice("optimizer", ["adam", "adamw", "sgd", "rmsprop"], default=d.optimizer),
+        learning_rate=hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=d.learning_rate),
+        schedule=hp.Choice("schedule", ["constant", "cosine", "step", "plateau"], default=d.schedule),
+        augment=hp.Choice("augment", ["none", "light", "standard", "robust"], default=d.augment),
+        aug_strength=hp.Float("aug_strength", 0.5, 1.5, step=0.25, default=d.aug_strength),
+        batch_size=hp.Choice("batch_size", [16, 32, 64], default=d.batch_size),
+    )
+
+
+class HuntHyperModel(kt.HyperModel):
+    """Builds and fits the hunt classifier on pixels decoded once for the whole search."""
+
+    def __init__(self, train_pixels, train_labels, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
+                 jit_compile=False, seed=0):
+        super().__init__(name="hunt")
+        self.train_pixels, self.train_labels = train_pixels, train_labels
+        self.val_pixels, self.val_labels = val_pixels, val_labels
+        self.image_size = int(train_pixels.shape[1])
+        self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
+
+    def build(self, hp):
+        config = define_space(hp, self.image_size)
+        config.epochs = self.epochs
+        steps = math.ceil(len(self.train_pixels) / config.batch_size)
+        return build_model(config, self.image_size, self.num_classes, self.jit_compile, steps)
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        config = define_space(hp, self.image_size)
+        train_ds = from_pixels(self.train_pixels, self.train_labels, config.batch_size, training=True,
+                               augment=config.augment, strength=config.aug_strength, seed=self.seed)
+        val_ds = from_pixels(self.val_pixels, self.val_labels, 64)
+        callbacks = list(callbacks or [])
+        if config.schedule == "plateau":
+            import keras
+
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))
+        kwargs.setdefault("epochs", self.epochs)
+        kwargs.pop("shuffle", None)
+        return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)

@@ -1,0 +1,217 @@
+"""hunt-tune: keras-tuner search over the hunt classifier; writes best_hparams.json.
+
+    hunt-tune DATA --run runs/tune --trials 12 --max-epochs 8 --budget-minutes 15
+    hunt-tune DATA --tuner random --fresh
+
+Outputs in --run: best_hparams.json (what `hunt-tf train --hparams` reads), trials.csv,
+logs/ (TensorBoard, HParams dashboard), tuner/ (keras-tuner's state: a search resumes).
+
+Distributed, on keras-tuner's own engine: set KERASTUNER_TUNER_ID ("chief" on one
+process, "tuner0", "tuner1", ... on the others), KERASTUNER_ORACLE_IP and
+KERASTUNER_ORACLE_PORT, and run the same command everywhere. The chief serves the
+oracle and writes the outputs; workers run trials. Random and Hyperband are safe in
+parallel; Bayesian is refused (its oracle has open bugs when trials run concurrently).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+TUNERS = ("hyperband", "bayesian", "random")
+PARALLEL_SAFE = ("hyperband", "random")
+
+
+def role():
+    """'chief', 'worker' or 'single', from keras-tuner's environment variables."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    if not tuner_id:
+        return "single"
+    return "chief" if "chief" in tuner_id else "worker"
+
+
+class BudgetSpent(Exception):
+    pass
+
+
+def make_tuner(kind, hypermodel, directory, trials, max_epochs, overwrite, seed, distribution_strategy=None):
+    import keras_tuner as kt
+
+    if role() != "single" and kind not in PARALLEL_SAFE:
+        raise ValueError(f"the {kind} tuner is not safe with several workers; use {' or '.join(PARALLEL_SAFE)}")
+    common = dict(objective="val_accuracy", directory=str(directory), project_name="hunt", overwrite=overwrite,
+                  seed=seed, distribution_strategy=distribution_strategy)
+    if kind == "hyperband":
+        return kt.Hyperband(hypermodel, max_epochs=max_epochs, factor=3, hyperband_iterations=1, **common)
+    if kind == "bayesian":
+        return kt.BayesianOptimization(hypermodel, max_trials=trials, **common)
+    if kind == "random":
+        return kt.RandomSearch(hypermodel, max_trials=trials, **common)
+    raise ValueError(f"unknown tuner {kind!r}; choose from {', '.join(TUNERS)}")
+
+
+def trial_rows(tuner):
+    """One row per finished trial: id, status, score, seconds, epochs and every value."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        seconds = trial.metrics.get_best_value("trial_seconds") if trial.metrics.exists("trial_seconds") else None
+        row = {"trial": trial.trial_id, "status": trial.status, "score": trial.score,
+               "seconds": None if seconds is None else round(seconds, 1)}
+        row.update(trial.hyperparameters.values)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0)))
+
+
+def write_outputs(tuner, run_dir, untuned_score=None):
+    run_dir = Path(run_dir)
+    rows = trial_rows(tuner)
+    first = ["trial", "status", "score", "seconds"]
+    fields = first + sorted({k for r in rows for k in r} - set(first))
+    tmp = run_dir / ".trials.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(run_dir / "trials.csv")
+    best = tuner.oracle.get_best_trials(1)
+    if not best:
+        raise RuntimeError("no trial finished; nothing to write")
+    best = best[0]
+    result = {"trial_id": best.trial_id, "score": best.score, "objective": "val_accuracy",
+              "untuned_score": untuned_score, "hparams": dict(best.hyperparameters.values)}
+    result["hparams"].pop("tuner/epochs", None)
+    for key in [k for k in result["hparams"] if k.startswith("tuner/")]:
+        result["hparams"].pop(key)
+    if "tuner/epochs" in best.hyperparameters.values:
+        result["hparams"]["epochs"] = best.hyperparameters.values["tuner/epochs"]
+    tmp = run_dir / ".best_hparams.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(run_dir / "best_hparams.json")
+    return rows, result
+
+
+def print_table(rows, limit=10):
+    keys = ["trial", "score", "seconds", "backbone", "filters", "depth", "kernel_size", "augment", "optimizer",
+            "learning_rate", "batch_size"]
+    print("  ".join(f"{k[:12]:>12s}" for k in keys))
+    for r in rows[:limit]:
+        cells = []
+        for k in keys:
+            v = r.get(k)
+            cells.append(f"{v:12.4g}" if isinstance(v, float) else f"{str(v):>12s}")
+        print("  ".join(cells))
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="hunt-tune", description=__doc__.split("\n\n")[0],
+                                epilog="Distributed search: see `make tune-distributed` and the README.")
+    p.add_argument("data", help="folder with Train/<class>/...")
+    p.add_argument("--run", default="runs/tune", help="tuning run directory (default: %(default)s)")
+    p.add_argument("--tuner", choices=TUNERS, default="hyperband", help="(default: %(default)s)")
+    p.add_argument("--trials", type=int, default=12, help="trials for random/bayesian (default: %(default)s)")
+    p.add_argument("--max-epochs", type=int, default=8, help="epochs of the longest trial (default: %(default)s)")
+    p.add_argument("--budget-minutes", type=float, default=15.0,
+                   help="stop starting trials after this long (default: %(default)s)")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming the search in --run")
+    p.add_argument("--image-size", type=int, default=0, help="0 = chosen from the data")
+    p.add_argument("--resize-mode", choices=("resize", "crop", "pad"), default="resize")
+    p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+                   help="per-trial data parallelism (mirrored across local GPUs)")
+    return p
+
+
+def run(args):
+    import keras
+    import keras_tuner as kt
+    import numpy as np
+
+    from gan_tf.runtime import configure
+    from hunt_tf import files
+    from hunt_tf.train import split
+    from tuning.hypermodel import HuntHyperModel
+
+    run_dir = Path(args.run)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runtime = configure(args.precision, "auto", args.strategy)
+    folder = files.scan(args.data, progress=role() != "worker")
+    size = args.image_size or files.default_image_size(folder.train)
+    train_records, val_records = split(folder, args.val_split, args.seed)
+    if not val_records:
+        raise ValueError("tuning needs a validation split (--val-split > 0)")
+
+    def decode(records):
+        return np.stack([files.load_pixels(r.path, size, args.resize_mode) for r in records])
+
+    hypermodel = HuntHyperModel(decode(train_records), [r.label for r in train_records], decode(val_records),
+                                [r.label for r in val_records], len(folder.class_names), epochs=args.max_epochs,
+                                jit_compile=runtime.jit_compile, seed=args.seed)
+    strategy = runtime.strategy if args.strategy != "default" else None
+    tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs, args.fresh,
+                       args.seed, strategy)
+    deadline = time.time() + args.budget_minutes * 60
+
+    class TrialClock(keras.callbacks.Callback):
+        """Times each trial (for the table) and ends the search once the budget is spent."""
+
+        def on_train_begin(self, logs=None):
+            if time.time() > deadline:
+                raise BudgetSpent()
+            self.start = time.time()
+            if role() != "single":  # which process ran which trial, one file per tuner id
+                log = run_dir / "workers" / f"{os.environ['KERASTUNER_TUNER_ID']}.log"
+                log.parent.mkdir(exist_ok=True)
+                with open(log, "a") as f:
+                    f.write(f"{time.strftime('%H:%M:%S')} trial started\n")
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["trial_seconds"] = time.time() - self.start
+
+    print(f"tuning {args.tuner} on {len(train_records)} train / {len(val_records)} validation images at {size}px, "
+          f"budget {args.budget_minutes:g} min | {runtime.describe()} | role {role()}")
+    tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
+    try:
+        tuner.search(callbacks=[TrialClock(), tensorboard], verbose=0 if role() == "worker" else 1)
+    except BudgetSpent:
+        print(f"time budget of {args.budget_minutes:g} min spent; stopping the search")
+    except kt.errors.FatalError as err:
+        if not isinstance(err.__cause__ or err.__context__, BudgetSpent):
+            raise
+        print(f"time budget of {args.budget_minutes:g} min spent; stopping the search")
+    if role() == "worker":
+        return
+    rows, best = write_outputs(tuner, run_dir)
+    print_table(rows)
+    print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}); wrote {run_dir / 'best_hparams.json'}")
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    warnings.formatwarning = lambda message, *a, **k: f"warning: {message}\n"
+    from gan_tf.runtime import import_tensorflow
+
+    import_tensorflow()
+    from hunt_tf.files import DataError
+
+    try:
+        run(args)
+    except (DataError, ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"hunt-tune: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume the search", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
