@@ -133,7 +133,6 @@ def cmd_evaluate(args):
 
     from gan_tf.runtime import configure
     from hunt_tf import files
-    from hunt_tf.predict import predict_probs
     from hunt_tf.report import write_report
 
     configure("float32")
@@ -142,8 +141,8 @@ def cmd_evaluate(args):
     if folder.class_names != classes:
         raise files.DataError(f"{args.data} has classes {folder.class_names}; the run was trained on {classes}")
     paths = [r.path for r in folder.train]
-    probs = predict_probs(model, paths, config.image_size, config.resize_mode)
     images = np.stack([files.load_pixels(p, config.image_size, config.resize_mode) for p in paths])
+    probs = model.predict(images.astype("float32"), batch_size=64, verbose=0)
     report = write_report(Path(args.run) / "evaluation", folder.labels, probs, classes, images,
                           [Path(p).name for p in paths])
     from hunt_tf.train import format_report

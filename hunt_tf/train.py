@@ -22,7 +22,7 @@ from hunt_tf import audit, files
 from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
 from hunt_tf.data import make_dataset
 from hunt_tf.model import build_classifier
-from hunt_tf.predict import predict_probs, predict_records, write_submission
+from hunt_tf.predict import predict_records, write_submission
 from hunt_tf.report import write_report
 
 
@@ -142,8 +142,9 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
 
     report = {}
     if val_records:
-        val_probs = predict_probs(model, [r.path for r in val_records], image_size, config.resize_mode)
+        # Decoded once: the same pixels feed the predictions and the grid of misclassified images.
         val_images = np.stack([files.load_pixels(r.path, image_size, config.resize_mode) for r in val_records])
+        val_probs = model.predict(val_images.astype("float32"), batch_size=64, verbose=0)
         report = write_report(run_dir / "report", [r.label for r in val_records], val_probs, folder.class_names,
                               images=val_images, names=[Path(r.path).name for r in val_records])
     threshold = report.get("threshold")

@@ -1,0 +1,125 @@
+"""Hunt pipeline speed and memory: ours vs load-everything-into-a-float-array-then-fit.
+
+    .venv/bin/python benchmarks/hunt_speed.py              # builds runs/bench-hunt/data once
+    .venv/bin/python benchmarks/hunt_speed.py --images 2000 --epochs 3 --size 64
+
+Folder: N images of 256-512 px, half PNG, half JPEG, two classes. Each approach runs in
+its own process (so peak memory is its own) and trains the same model (hunt_tf's CNN)
+for the same epochs at the same image size:
+- baseline: Pillow decodes every file at full size, resized, into one float32 array; fit.
+- ours: hunt_tf's scan + tf.data pipeline (parallel decode, JPEG draft decoding, uint8
+  cache) and the runtime policy's precision (bfloat16 on this CPU); also in float32.
+Reported: wall seconds for loading + training, peak resident memory (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_folder(root: Path, n: int, seed=0):
+    import numpy as np
+    from PIL import Image
+
+    if (root / "done").exists():
+        return
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        label = "AI" if i % 2 else "Real"
+        side = int(rng.integers(256, 513))
+        # Smooth colour fields plus noise: compress like photos, not like pure noise.
+        base = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        img = Image.fromarray(base).resize((side, side), Image.BICUBIC)
+        arr = np.asarray(img).astype(np.int16) + rng.integers(-20, 21, (side, side, 3))
+        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+        d = root / "Train" / label
+        d.mkdir(parents=True, exist_ok=True)
+        if i % 4 < 2:
+            img.save(d / f"{i:05d}.png", compress_level=1)
+        else:
+            img.save(d / f"{i:05d}.jpg", quality=90)
+    (root / "done").write_text("ok")
+
+
+def run_baseline(data, size, epochs):
+    import numpy as np
+    from PIL import Image
+
+    from gan_tf.runtime import configure
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.train import build_model
+
+    configure("float32")
+    paths = sorted(Path(data, "Train").rglob("*.*"))
+    classes = sorted({p.parent.name for p in paths})
+    x = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32) for p in paths])
+    y = np.array([classes.index(p.parent.name) for p in paths])
+    model = build_model(HuntConfig(augment="none", epochs=epochs), size, len(classes), steps_per_epoch=len(x) // 32)
+    model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
+
+
+def run_ours(data, size, epochs, precision):
+    from gan_tf.runtime import configure
+    from hunt_tf import files
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.data import make_dataset
+    from hunt_tf.train import build_model
+
+    configure(precision)
+    folder = files.scan(data, progress=False)
+    ds = make_dataset([r.path for r in folder.train], folder.labels, size, batch_size=32, training=True, augment="none")
+    model = build_model(HuntConfig(augment="none", epochs=epochs), size, len(folder.class_names),
+                        steps_per_epoch=len(folder.train) // 32)
+    model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
+
+
+def child(args):
+    from gan_tf.runtime import import_tensorflow
+
+    import_tensorflow()
+    start = time.perf_counter()
+    if args.child == "baseline":
+        run_baseline(args.data, args.size, args.epochs)
+    else:
+        run_ours(args.data, args.size, args.epochs, "float32" if args.child == "ours-float32" else "auto")
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"approach": args.child, "seconds": round(seconds, 1), "peak_mb": round(peak_mb)}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=2000)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--data", default=str(ROOT / "runs" / "bench-hunt" / "data"))
+    p.add_argument("--child", choices=("baseline", "ours", "ours-float32"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return child(args)
+    make_folder(Path(args.data), args.images)
+    results = []
+    for approach in ("baseline", "ours", "ours-float32"):
+        out = subprocess.run([sys.executable, __file__, "--child", approach, "--data", args.data, "--size",
+                              str(args.size), "--epochs", str(args.epochs)], capture_output=True, text=True,
+                             cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT), **__import__("os").environ})
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(results[-1], flush=True)
+    base = results[0]
+    for r in results[1:]:
+        print(f"{r['approach']:13s} {base['seconds'] / r['seconds']:.2f}x faster, "
+              f"peak memory {r['peak_mb']} MB vs {base['peak_mb']} MB")
+    Path(ROOT / "runs").mkdir(exist_ok=True)
+    (ROOT / "runs" / "bench-hunt.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
