@@ -16,7 +16,7 @@ CNN_RUN ?= runs/hunt
 WORKERS ?= 2
 PORT    ?= 8470
 
-.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt clean
+.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
@@ -28,6 +28,8 @@ help:
 	@echo "make tensorboard          TensorBoard over runs/ on http://127.0.0.1:6006"
 	@echo "make test-slow            slow tests (real training on the 5k MNIST subset)"
 	@echo "make bench-gan            DCGAN vs the TensorFlow-tutorial loop: speed and time-to-quality"
+	@echo "make bench-hunt           hunt pipeline vs load-everything-then-fit: speed and memory"
+	@echo "make hunt-bench           detector trained on one generator, tested on unseen ones"
 	@echo "make lint | make clean"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -76,6 +78,9 @@ bench-gan: $(STAMP)
 
 bench-hunt: $(STAMP)
 	$(BIN)/python benchmarks/hunt_speed.py
+
+hunt-bench: $(STAMP)
+	$(BIN)/python benchmarks/hunt_generators.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info

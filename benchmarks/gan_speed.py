@@ -134,7 +134,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=30, help="timed steps per throughput measurement")
-    p.add_argument("--budget", type=float, default=240, help="training seconds per model for time-to-quality")
+    p.add_argument("--budget", type=float, default=180, help="training seconds per model for time-to-quality")
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--out", default="runs/bench-gan.json")
     args = p.parse_args()
@@ -154,7 +154,7 @@ def main():
         gan, config = ours(arch)
         quality.append(time_to_quality(
             f"ours-{arch}", lambda g=gan: g.fit(pipeline, epochs=1, verbose=0, shuffle=False),
-            lambda g=gan, c=config: generate_images(g.generator, c.latent_dim, 0, judge.n, seed=1), judge, args.budget))
+            lambda g=gan, c=config: generate_images(g.sampler, c.latent_dim, 0, judge.n, seed=1), judge, args.budget))
     keras.utils.set_random_seed(0)
     ref = TutorialDCGAN()
     quality.append(time_to_quality(

@@ -136,7 +136,7 @@ def cmd_evaluate(args):
     from hunt_tf.report import write_report
 
     configure("float32")
-    model, config, classes, _ = _load_run(args.run)
+    model, config, classes, threshold = _load_run(args.run)
     folder = files.scan(args.data)
     if folder.class_names != classes:
         raise files.DataError(f"{args.data} has classes {folder.class_names}; the run was trained on {classes}")
@@ -144,7 +144,7 @@ def cmd_evaluate(args):
     images = np.stack([files.load_pixels(p, config.image_size, config.resize_mode) for p in paths])
     probs = model.predict(images.astype("float32"), batch_size=64, verbose=0)
     report = write_report(Path(args.run) / "evaluation", folder.labels, probs, classes, images,
-                          [Path(p).name for p in paths])
+                          [Path(p).name for p in paths], threshold=threshold)  # the threshold chosen in training
     from hunt_tf.train import format_report
 
     print(format_report(report).replace("validation", "evaluation"))

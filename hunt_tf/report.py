@@ -28,10 +28,12 @@ def predict_labels(probs, threshold=None):
     return probs.argmax(1)
 
 
-def build_report(y_true, probs, class_names):
+def build_report(y_true, probs, class_names, threshold=None):
+    """Metrics at `threshold` (two classes), or at the threshold that is best on these labels."""
     y_true = np.asarray(y_true)
     binary = len(class_names) == 2
-    threshold = choose_threshold(y_true, probs[:, 1]) if binary else None
+    if binary and threshold is None:
+        threshold = choose_threshold(y_true, probs[:, 1])
     y_pred = predict_labels(probs, threshold)
     average = "binary" if binary else "macro"
     report = {
@@ -51,11 +53,11 @@ def build_report(y_true, probs, class_names):
     return report, y_pred
 
 
-def write_report(out_dir, y_true, probs, class_names, images=None, names=None):
+def write_report(out_dir, y_true, probs, class_names, images=None, names=None, threshold=None):
     """Write report.json and the PNGs into out_dir; returns the report dict."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report, y_pred = build_report(y_true, probs, class_names)
+    report, y_pred = build_report(y_true, probs, class_names, threshold)
     plot_confusion(report["confusion_matrix"], class_names, out / "confusion_matrix.png")
     if len(class_names) == 2 and report.get("roc_auc") is not None:
         plot_roc(y_true, probs[:, 1], report["roc_auc"], class_names[1], out / "roc.png")
