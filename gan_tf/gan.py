@@ -95,7 +95,9 @@ class GAN(keras.Model):
             fake_logits = self._discriminate(fake_images, real_labels, training=True)
             d_loss = self.loss_fn(ops.ones_like(real_logits) * (1.0 - self.label_smoothing), real_logits)
             d_loss += self.loss_fn(ops.zeros_like(fake_logits), fake_logits)
-        self._apply(self.d_optimizer, tape, d_loss, self.discriminator.trainable_weights)
+            # Scaled inside the tape so the tape sees it; the identity unless loss scaling is on (float16).
+            scaled_d_loss = self.d_optimizer.scale_loss(d_loss)
+        self._apply(self.d_optimizer, tape, scaled_d_loss, self.discriminator.trainable_weights)
 
         # 3. Train the generator: new fakes, scored as "real" by the discriminator.
         fake_inputs = self._generator_inputs(batch_size)
@@ -103,13 +105,15 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             fooled_logits = self._discriminate(self.generator(fake_inputs, training=True), fake_labels, training=True)
             g_loss = self.loss_fn(ops.ones_like(fooled_logits), fooled_logits)
-        self._apply(self.g_optimizer, tape, g_loss, self.generator.trainable_weights)
+            scaled_g_loss = self.g_optimizer.scale_loss(g_loss)
+        self._apply(self.g_optimizer, tape, scaled_g_loss, self.generator.trainable_weights)
         if self.ema_generator is not None:
             self._update_ema()
 
-        # 4. Report.
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
+        # 4. Report (Keras losses are divided by the replica count under tf.distribute; undo that).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self.d_loss_tracker.update_state(d_loss * replicas)
+        self.g_loss_tracker.update_state(g_loss * replicas)
         self.d_real_accuracy.update_state(ops.ones_like(real_logits), real_logits)
         self.d_fake_accuracy.update_state(ops.zeros_like(fake_logits), fake_logits)
         return {m.name: m.result() for m in self.metrics}
@@ -128,10 +132,9 @@ class GAN(keras.Model):
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     @staticmethod
-    def _apply(optimizer, tape, loss, variables):
-        # scale_loss is the identity unless the optimizer is a LossScaleOptimizer (float16);
-        # the LossScaleOptimizer unscales the gradients and skips non-finite steps itself.
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+    def _apply(optimizer, tape, scaled_loss, variables):
+        # A LossScaleOptimizer unscales the gradients and skips non-finite steps itself.
+        grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
 
     def generate(self, n, digits=None, seed=None, batch_size=500):
