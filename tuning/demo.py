@@ -90,7 +90,7 @@ def main(argv=None):
     data, labels_file = build_hunt_folder(root, gan_run, args.train_per_class, args.test_per_class)
     step("shortcut audit", [BIN / "hunt-tf", "audit", data])
     tune_run = root / "tune"
-    step("tune the detector (resumes)", [BIN / "hunt-tune", data, "--run", tune_run, "--max-epochs", 6,
+    step("tune the detector (resumes)", [BIN / "hunt-tune", data, "--run", tune_run, "--max-epochs", 15,
                                          "--budget-minutes", args.tune_minutes], done=tune_run / "best_hparams.json")
     hunt_run = root / "hunt"
     step("train the detector with the best hyperparameters",

@@ -85,15 +85,41 @@ def write_outputs(tuner, run_dir, untuned_score=None):
     best = best[0]
     result = {"trial_id": best.trial_id, "score": best.score, "objective": "val_accuracy",
               "untuned_score": untuned_score, "hparams": dict(best.hyperparameters.values)}
-    result["hparams"].pop("tuner/epochs", None)
+    # Hyperband's bookkeeping (and its short trial lengths) is not a setting for the final training.
     for key in [k for k in result["hparams"] if k.startswith("tuner/")]:
         result["hparams"].pop(key)
-    if "tuner/epochs" in best.hyperparameters.values:
-        result["hparams"]["epochs"] = best.hyperparameters.values["tuner/epochs"]
+    if untuned_score is not None and untuned_score >= (best.score or 0):
+        # The search found nothing better than the defaults: say so, and recommend them.
+        result.update(trial_id="untuned", score=untuned_score, hparams=dict(kt_defaults()))
     tmp = run_dir / ".best_hparams.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(run_dir / "best_hparams.json")
     return rows, result
+
+
+def kt_defaults():
+    import keras_tuner as kt
+
+    from tuning.hypermodel import define_space
+
+    hp = kt.HyperParameters()
+    define_space(hp, image_size=64)
+    return hp.values
+
+
+def untuned_score(hypermodel, run_dir, epochs):
+    """Validation accuracy of the untuned defaults, same data and epochs; cached for resumes."""
+    import keras_tuner as kt
+
+    path = Path(run_dir) / "untuned.json"
+    if path.exists():
+        return json.loads(path.read_text())["score"]
+    hp = kt.HyperParameters()
+    start = time.time()
+    history = hypermodel.fit(hp, hypermodel.build(hp), epochs=epochs, verbose=0)
+    score = float(max(history.history["val_accuracy"]))
+    path.write_text(json.dumps({"score": score, "epochs": epochs, "seconds": round(time.time() - start, 1)}) + "\n")
+    return score
 
 
 def print_table(rows, limit=10):
@@ -115,7 +141,8 @@ def parser():
     p.add_argument("--run", default="runs/tune", help="tuning run directory (default: %(default)s)")
     p.add_argument("--tuner", choices=TUNERS, default="hyperband", help="(default: %(default)s)")
     p.add_argument("--trials", type=int, default=12, help="trials for random/bayesian (default: %(default)s)")
-    p.add_argument("--max-epochs", type=int, default=8, help="epochs of the longest trial (default: %(default)s)")
+    p.add_argument("--max-epochs", type=int, default=15,
+                   help="epochs of the longest trial, and of the untuned baseline (default: %(default)s)")
     p.add_argument("--budget-minutes", type=float, default=15.0,
                    help="stop starting trials after this long (default: %(default)s)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the search in --run")
@@ -178,6 +205,12 @@ def run(args):
 
     print(f"tuning {args.tuner} on {len(train_records)} train / {len(val_records)} validation images at {size}px, "
           f"budget {args.budget_minutes:g} min | {runtime.describe()} | role {role()}")
+    baseline = None
+    if args.fresh:
+        (run_dir / "untuned.json").unlink(missing_ok=True)
+    if role() != "worker":
+        baseline = untuned_score(hypermodel, run_dir, args.max_epochs)
+        print(f"untuned defaults: val_accuracy {baseline:.4f} after {args.max_epochs} epochs")
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
     try:
         tuner.search(callbacks=[TrialClock(), tensorboard], verbose=0 if role() == "worker" else 1)
@@ -189,9 +222,10 @@ def run(args):
         print(f"time budget of {args.budget_minutes:g} min spent; stopping the search")
     if role() == "worker":
         return
-    rows, best = write_outputs(tuner, run_dir)
+    rows, best = write_outputs(tuner, run_dir, baseline)
     print_table(rows)
-    print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}); wrote {run_dir / 'best_hparams.json'}")
+    print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}) vs untuned {baseline:.4f}; "
+          f"wrote {run_dir / 'best_hparams.json'}")
 
 
 def main(argv=None):
