@@ -22,7 +22,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 GENERATORS = {
     # name: gan-tf train arguments
-    "dcgan": ["--epochs", "70"],
+    "dcgan": ["--epochs", "80"],
     "dcgan-early": ["--epochs", "6"],
     "dense": ["--arch", "dense", "--epochs", "40"],
     "conditional": ["--conditional", "--epochs", "25"],

@@ -15,10 +15,10 @@ class GANConfig:
     dataset: str = "mnist"  # mnist (offline: its 5k subset), mnist5k, fashion, idx:DIR, folder:DIR
     arch: str = "dcgan"  # dcgan (convolutional) or dense (the baseline)
     conditional: bool = False  # train on labels; then `sample --digit D` draws a chosen digit
-    epochs: int = 70  # ~7 minutes on the 5k subset on a 2-core CPU with bfloat16
+    epochs: int = 80  # ~8 minutes on the 5k subset on a 2-core CPU with bfloat16 (FCD 8.4)
     batch_size: int = 64  # small batches = more updates per second of CPU
     latent_dim: int = 64  # size of the noise vector
-    width: int = 64  # filters of the first conv block (units scale with it for dense)
+    width: int = 48  # generator: 2w -> w -> w/2 channels; discriminator: w -> 2w (48 vs 64: 28% faster, same FCD per epoch)
     kernel_size: int = 4  # divisible by the stride 2: no checkerboard artefacts
     d_learning_rate: float = 2e-4  # the DCGAN paper's Adam settings
     g_learning_rate: float = 2e-4

@@ -75,7 +75,7 @@ def score_submission(submission: Path, labels_file: Path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default="runs/demo")
-    p.add_argument("--gan-epochs", type=int, default=70)
+    p.add_argument("--gan-epochs", type=int, default=80)
     p.add_argument("--train-per-class", type=int, default=2000)
     p.add_argument("--test-per-class", type=int, default=500)
     p.add_argument("--tune-minutes", type=float, default=4)
