@@ -7,8 +7,9 @@ Folder: N images of 256-512 px, half PNG, half JPEG, two classes. Each approach 
 its own process (so peak memory is its own) and trains the same model (hunt_tf's CNN)
 for the same epochs at the same image size:
 - baseline: Pillow decodes every file at full size, resized, into one float32 array; fit.
-- ours: hunt_tf's scan + tf.data pipeline (parallel decode, JPEG draft decoding, uint8
-  cache) and the runtime policy's precision (bfloat16 on this CPU); also in float32.
+- ours: hunt_tf's header scan, one parallel decode (Pillow threads, JPEGs decoded at
+  reduced scale) into uint8, the tf.data pipeline, and the runtime policy's precision
+  (bfloat16 on this CPU); also in float32.
 Reported: wall seconds for loading + training, peak resident memory (ru_maxrss).
 """
 
@@ -70,12 +71,13 @@ def run_ours(data, size, epochs, precision):
     from gan_tf.runtime import configure
     from hunt_tf import files
     from hunt_tf.config import HuntConfig
-    from hunt_tf.data import make_dataset
-    from hunt_tf.train import build_model
+    from hunt_tf.data import from_pixels
+    from hunt_tf.train import build_model, decode_training_images
 
     configure(precision)
     folder = files.scan(data, progress=False)
-    ds = make_dataset([r.path for r in folder.train], folder.labels, size, batch_size=32, training=True, augment="none")
+    pixels, labels = decode_training_images(folder, size, "resize")
+    ds = from_pixels(pixels, labels, batch_size=32, training=True, augment="none")
     model = build_model(HuntConfig(augment="none", epochs=epochs), size, len(folder.class_names),
                         steps_per_epoch=len(folder.train) // 32)
     model.fit(ds, epochs=epochs, verbose=0, shuffle=False)

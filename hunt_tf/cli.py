@@ -129,22 +129,21 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    import numpy as np
-
     from gan_tf.runtime import configure
     from hunt_tf import files
+    from hunt_tf.predict import predict_pixels
     from hunt_tf.report import write_report
+    from hunt_tf.train import decode_training_images
 
     configure("float32")
     model, config, classes, threshold = _load_run(args.run)
     folder = files.scan(args.data)
     if folder.class_names != classes:
         raise files.DataError(f"{args.data} has classes {folder.class_names}; the run was trained on {classes}")
-    paths = [r.path for r in folder.train]
-    images = np.stack([files.load_pixels(p, config.image_size, config.resize_mode) for p in paths])
-    probs = model.predict(images.astype("float32"), batch_size=64, verbose=0)
-    report = write_report(Path(args.run) / "evaluation", folder.labels, probs, classes, images,
-                          [Path(p).name for p in paths], threshold=threshold)  # the threshold chosen in training
+    images, labels = decode_training_images(folder, config.image_size, config.resize_mode)
+    probs = predict_pixels(model, images)
+    report = write_report(Path(args.run) / "evaluation", labels, probs, classes, images,
+                          [Path(r.path).name for r in folder.train], threshold=threshold)  # training's threshold
     from hunt_tf.train import format_report
 
     print(format_report(report).replace("validation", "evaluation"))

@@ -1,10 +1,11 @@
 """tf.data pipelines for the hunt: parallel decode, uint8 cache, shuffle, augment, batch.
 
-    train_ds = make_dataset(paths, labels, size=64, training=True, augment="robust")
+    pixels, ok = files.decode_all(records, size=64)           # once, in parallel, uint8
+    train_ds = from_pixels(pixels, labels, training=True, augment="robust")
 
-Pixels are decoded once (by Pillow, which reads AVIF/WebP/16-bit PNG that TF cannot)
-and cached as uint8 at the training size; augmentation runs after the cache, so every
-epoch sees new variants without decoding again.
+Pixels are decoded once (by Pillow, which reads AVIF/WebP/16-bit PNG that TF cannot, in
+threads, JPEGs at reduced scale) and held as uint8 at the training size; augmentation
+runs in the pipeline, so every epoch sees new variants without decoding again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from gan_tf.runtime import import_tensorflow
-from hunt_tf.files import load_pixels
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -84,32 +84,8 @@ def image_augmenter(preset="standard", strength=1.0, seed=0):
     return augment
 
 
-def make_dataset(paths, labels, size, resize_mode="resize", batch_size=32, training=False, augment="none",
-                 strength=1.0, seed=0):
-    """(images float32 0..255, labels) batches; labels may be None (prediction)."""
-    paths = [str(p) for p in paths]
-
-    def decode(path):
-        def load(p):
-            return load_pixels(p.decode(), size, resize_mode)
-
-        image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
-        return tf.ensure_shape(image, (size, size, 3))
-
-    if labels is None:
-        ds = tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-        ds = ds.map(lambda x: tf.cast(x, tf.float32))
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-    labels = np.asarray(labels, dtype=np.int64)
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.cache()  # uint8 pixels at training size, decoded once
-    return finish(ds, len(paths), batch_size, training, augment, strength, seed)
-
-
 def from_pixels(images, labels, batch_size=32, training=False, augment="none", strength=1.0, seed=0):
-    """The same pipeline over uint8 pixels already in memory (the tuner decodes once for all trials)."""
+    """uint8 pixels in memory -> shuffled (training), augmented, batched float32 0..255 images."""
     ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64)))
     return finish(ds, len(images), batch_size, training, augment, strength, seed)
 

@@ -70,11 +70,11 @@ def _files(directory: Path):
 
 
 def probe(path, label=-1) -> ImageRecord:
-    """Identify a file by its bytes and check that its pixels really decode."""
+    """Identify a file by its bytes (the header only: cheap). Pixels are decoded once,
+    later, by `decode_all`, which also catches files that are truncated after the header."""
     try:
         with Image.open(path) as img:
             fmt, size, mode = img.format or "", img.size, img.mode
-            img.load()  # truncated files fail here, not at open
         return ImageRecord(str(path), label, fmt, size[0], size[1], mode)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
         if os.path.getsize(path) == 0:
@@ -129,15 +129,46 @@ def scan(root, progress=True) -> Folder:
     return Folder(root, [d.name for d in class_dirs], train, test, skipped)
 
 
-def _probe_all(jobs, progress):
+def _parallel(fn, items, desc, progress):
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm import tqdm
 
     # Pillow releases the GIL while decoding, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(lambda job: probe(*job), jobs)
-        return list(tqdm(results, total=len(jobs), desc="scanning", unit="file", disable=not progress, leave=False))
+        results = pool.map(fn, items)
+        return list(tqdm(results, total=len(items), desc=desc, unit="file", disable=not progress, leave=False))
+
+
+def _probe_all(jobs, progress):
+    return _parallel(lambda job: probe(*job), jobs, "scanning", progress)
+
+
+def decode_all(records, size, mode="resize", progress=True):
+    """Decode every record once, in parallel, to uint8 (N, size, size, 3).
+
+    Returns (pixels, ok): `ok[i]` is False for a file whose pixels do not decode (a
+    truncated file passes the header check); those are marked on the record (`error`),
+    get black pixels here, and are named in one warning.
+    """
+    def load(record):
+        try:
+            return load_pixels(record.path, size, mode)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            record.error = str(err).replace(record.path, "").strip(" :'") or type(err).__name__
+            return None
+
+    decoded = _parallel(load, [r for r in records], "decoding", progress)
+    ok = np.array([d is not None for d in decoded], dtype=bool)
+    pixels = np.zeros((len(records), size, size, 3), np.uint8)
+    for i, d in enumerate(decoded):
+        if d is not None:
+            pixels[i] = d
+    if not ok.all():
+        bad = [Path(r.path).name for r, good in zip(records, ok) if not good]
+        warnings.warn(f"{len(bad)} file(s) could not be decoded: {', '.join(bad[:5])}"
+                      + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""), stacklevel=2)
+    return pixels, ok
 
 
 def scan_images(directory, progress=True) -> list[ImageRecord]:

@@ -14,29 +14,27 @@ from pathlib import Path
 
 import numpy as np
 
-from hunt_tf.data import make_dataset
+from hunt_tf.files import decode_all
 from hunt_tf.report import predict_labels
 
 
-def predict_probs(model, paths, image_size, resize_mode="resize", batch_size=64, tta=False):
-    """Class probabilities for image files; `tta` also averages in the mirrored images."""
-    if not len(paths):
-        return np.zeros((0, model.output_shape[-1]), np.float32)
-    ds = make_dataset(paths, None, image_size, resize_mode, batch_size)
-    probs = model.predict(ds, verbose=0)
+def predict_pixels(model, pixels, batch_size=64, tta=False):
+    """Class probabilities for uint8 images; `tta` also averages in the mirrored images."""
+    x = pixels.astype("float32")
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
     if tta:
-        probs = (probs + model.predict(ds.map(lambda x: x[:, :, ::-1, :]), verbose=0)) / 2.0
+        probs = (probs + model.predict(x[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2.0
     return probs
 
 
 def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
-                    fallback_label=0, tta=False):
+                    fallback_label=0, tta=False, progress=True):
     """(ids, label names, probabilities) for every record, decodable or not."""
-    ok = [r for r in records if r.ok]
-    probs_ok = predict_probs(model, [r.path for r in ok], image_size, resize_mode, tta=tta)
-    by_path = dict(zip((r.path for r in ok), probs_ok))
-    fallback = np.eye(len(class_names), dtype=np.float32)[fallback_label]
-    probs = np.stack([by_path.get(r.path, fallback) for r in records]) if records else probs_ok
+    readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
+    pixels, decoded = decode_all([records[i] for i in readable], image_size, resize_mode, progress)
+    probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
+    if decoded.any():
+        probs[np.array(readable)[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
     labels = predict_labels(probs, threshold)
     return [r.id for r in records], [class_names[i] for i in labels], probs
 

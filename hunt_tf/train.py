@@ -20,23 +20,32 @@ from sklearn.model_selection import train_test_split
 from gan_tf.runtime import configure
 from hunt_tf import audit, files
 from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
-from hunt_tf.data import make_dataset
+from hunt_tf.data import from_pixels
 from hunt_tf.model import build_classifier
-from hunt_tf.predict import predict_records, write_submission
+from hunt_tf.predict import predict_pixels, predict_records, write_submission
 from hunt_tf.report import write_report
 
 
-def split(folder, val_split, seed):
-    """Stratified, seeded train/validation split of the decodable training records."""
-    records, labels = folder.train, folder.labels
+def split(labels, val_split, seed):
+    """Stratified, seeded train/validation indices."""
+    labels = np.asarray(labels)
     if val_split <= 0:
-        return records, []
-    smallest = np.bincount(labels).min()
-    if smallest < 2:
+        return np.arange(len(labels)), np.array([], dtype=int)
+    if np.bincount(labels).min() < 2:
         raise files.DataError("every class needs at least 2 readable images for a validation split")
-    train_idx, val_idx = train_test_split(np.arange(len(records)), test_size=val_split, stratify=labels,
-                                          random_state=seed)
-    return [records[i] for i in train_idx], [records[i] for i in val_idx]
+    return train_test_split(np.arange(len(labels)), test_size=val_split, stratify=labels, random_state=seed)
+
+
+def decode_training_images(folder, image_size, resize_mode):
+    """Decode Train/ once; files that fail here (truncated after the header) leave training."""
+    pixels, ok = files.decode_all(folder.train, image_size, resize_mode)
+    if not ok.all():
+        folder.skipped += [r for r, good in zip(folder.train, ok) if not good]
+        folder.train = [r for r, good in zip(folder.train, ok) if good]
+        pixels = pixels[ok]
+    if len(set(folder.labels.tolist())) < 2:
+        raise files.DataError("fewer than two classes have readable images")
+    return pixels, folder.labels
 
 
 def make_optimizer(config: HuntConfig, steps_per_epoch: int):
@@ -107,18 +116,15 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
 
     runtime = configure(config.precision, config.jit, config.strategy)
     keras.utils.set_random_seed(config.seed)
-    train_records, val_records = split(folder, config.val_split, config.seed)
-    print(f"data: {len(train_records)} train / {len(val_records)} validation / {len(folder.test)} test images, "
+    pixels, labels = decode_training_images(folder, image_size, config.resize_mode)
+    train_idx, val_idx = split(labels, config.val_split, config.seed)
+    print(f"data: {len(train_idx)} train / {len(val_idx)} validation / {len(folder.test)} test images, "
           f"classes {folder.class_names}, {image_size}px ({config.resize_mode}) | runtime: {runtime.describe()}")
-    train_labels = np.array([r.label for r in train_records])
-    train_ds = make_dataset([r.path for r in train_records], train_labels, image_size, config.resize_mode,
-                            config.batch_size, training=True, augment=config.augment, strength=config.aug_strength,
-                            seed=config.seed)
-    val_ds = None
-    if val_records:
-        val_ds = make_dataset([r.path for r in val_records], [r.label for r in val_records], image_size,
-                              config.resize_mode, config.batch_size)
-    steps = math.ceil(len(train_records) / config.batch_size)
+    train_labels = labels[train_idx]
+    train_ds = from_pixels(pixels[train_idx], train_labels, config.batch_size, training=True,
+                           augment=config.augment, strength=config.aug_strength, seed=config.seed)
+    val_ds = from_pixels(pixels[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
+    steps = math.ceil(len(train_idx) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, image_size, len(folder.class_names), runtime.jit_compile, steps)
 
@@ -141,12 +147,11 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     save_model(model, run_dir / "model.keras")
 
     report = {}
-    if val_records:
-        # Decoded once: the same pixels feed the predictions and the grid of misclassified images.
-        val_images = np.stack([files.load_pixels(r.path, image_size, config.resize_mode) for r in val_records])
-        val_probs = model.predict(val_images.astype("float32"), batch_size=64, verbose=0)
-        report = write_report(run_dir / "report", [r.label for r in val_records], val_probs, folder.class_names,
-                              images=val_images, names=[Path(r.path).name for r in val_records])
+    if len(val_idx):
+        val_names = [Path(folder.train[i].path).name for i in val_idx]
+        val_probs = predict_pixels(model, pixels[val_idx])
+        report = write_report(run_dir / "report", labels[val_idx], val_probs, folder.class_names,
+                              images=pixels[val_idx], names=val_names)
     threshold = report.get("threshold")
     (run_dir / "threshold.json").write_text(json.dumps({"threshold": threshold}) + "\n")
     if folder.test:

@@ -55,14 +55,16 @@ def test_predict_cli_matches_the_reloaded_model(trained, tmp_path):
 
 def test_save_then_load_gives_the_same_predictions(trained):
     from hunt_tf import files
-    from hunt_tf.predict import predict_probs
+    from hunt_tf.predict import predict_pixels
 
     data, run = trained
     model = keras.saving.load_model(run / "model.keras")
     shutil.copy(run / "model.keras", run.parent / "copy.keras")
     again = keras.saving.load_model(run.parent / "copy.keras")
-    paths = [r.path for r in files.scan_images(data / "Test", progress=False) if r.ok]
-    np.testing.assert_allclose(predict_probs(model, paths, 16), predict_probs(again, paths, 16), rtol=1e-6)
+    records = [r for r in files.scan_images(data / "Test", progress=False) if r.ok]
+    pixels, ok = files.decode_all(records, 16, progress=False)
+    assert ok.all()
+    np.testing.assert_allclose(predict_pixels(model, pixels), predict_pixels(again, pixels), rtol=1e-6)
 
 
 def test_tta_predictions_are_written_too(trained, tmp_path):

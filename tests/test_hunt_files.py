@@ -49,24 +49,27 @@ def messy(tmp_path):
 
 
 def test_scan_decodes_by_content_and_names_unreadable_files(messy):
+    from hunt_tf.train import decode_training_images
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         folder = files.scan(messy, progress=False)
-    formats = {r.path.rsplit("/", 1)[-1]: r.format for r in folder.train}
+        formats = {r.path.rsplit("/", 1)[-1]: r.format for r in folder.train}
+        pixels, labels = decode_training_images(folder, 16, "resize")  # truncated files fail here
     assert formats["webp_in_disguise.jpg"] == "WEBP" and formats["avif_in_disguise.jpg"] == "AVIF"
     assert {r.path.rsplit("/", 1)[-1] for r in folder.skipped} == {"empty.jpg", "truncated.png", "notes.txt"}
     message = " ".join(str(w.message) for w in caught)
     assert "empty.jpg (empty file)" in message and "truncated.png" in message and "broken.jpg" in message
-    assert len(folder.train) == 17 and folder.class_names == ["AI", "Real"]
+    assert len(folder.train) == 17 == len(pixels) == len(labels) and folder.class_names == ["AI", "Real"]
     assert len(folder.test) == 6  # the broken test file is kept: it still gets a row
 
 
 @pytest.mark.parametrize("mode", files.RESIZE_MODES)
 def test_every_kind_of_image_decodes_to_uint8_rgb(messy, mode):
     folder = files.scan(messy, progress=False)
-    for record in folder.train:
-        pixels = files.load_pixels(record.path, 24, mode)
-        assert pixels.shape == (24, 24, 3) and pixels.dtype == np.uint8
+    pixels, ok = files.decode_all(folder.train, 24, mode, progress=False)
+    assert pixels.shape == (len(folder.train), 24, 24, 3) and pixels.dtype == np.uint8
+    assert [r.path.rsplit("/", 1)[-1] for r, good in zip(folder.train, ok) if not good] == ["truncated.png"]
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(messy):

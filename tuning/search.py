@@ -159,11 +159,10 @@ def parser():
 def run(args):
     import keras
     import keras_tuner as kt
-    import numpy as np
 
     from gan_tf.runtime import configure
     from hunt_tf import files
-    from hunt_tf.train import split
+    from hunt_tf.train import decode_training_images, split
     from tuning.hypermodel import HuntHyperModel
 
     run_dir = Path(args.run)
@@ -171,16 +170,13 @@ def run(args):
     runtime = configure(args.precision, "auto", args.strategy)
     folder = files.scan(args.data, progress=role() != "worker")
     size = args.image_size or files.default_image_size(folder.train)
-    train_records, val_records = split(folder, args.val_split, args.seed)
-    if not val_records:
+    if args.val_split <= 0:
         raise ValueError("tuning needs a validation split (--val-split > 0)")
-
-    def decode(records):
-        return np.stack([files.load_pixels(r.path, size, args.resize_mode) for r in records])
-
-    hypermodel = HuntHyperModel(decode(train_records), [r.label for r in train_records], decode(val_records),
-                                [r.label for r in val_records], len(folder.class_names), epochs=args.max_epochs,
-                                jit_compile=runtime.jit_compile, seed=args.seed)
+    pixels, labels = decode_training_images(folder, size, args.resize_mode)  # once for every trial
+    train_idx, val_idx = split(labels, args.val_split, args.seed)
+    hypermodel = HuntHyperModel(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx],
+                                len(folder.class_names), epochs=args.max_epochs, jit_compile=runtime.jit_compile,
+                                seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
     tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs, args.fresh,
                        args.seed, strategy)
@@ -203,7 +199,7 @@ def run(args):
             if logs is not None:
                 logs["trial_seconds"] = time.time() - self.start
 
-    print(f"tuning {args.tuner} on {len(train_records)} train / {len(val_records)} validation images at {size}px, "
+    print(f"tuning {args.tuner} on {len(train_idx)} train / {len(val_idx)} validation images at {size}px, "
           f"budget {args.budget_minutes:g} min | {runtime.describe()} | role {role()}")
     baseline = None
     if args.fresh:
