@@ -16,7 +16,7 @@ CNN_RUN ?= runs/hunt
 WORKERS ?= 2
 PORT    ?= 8470
 
-.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench clean
+.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench bench-tune clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
@@ -60,8 +60,8 @@ tune-distributed: $(STAMP)
 	@set -e; export KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=$(PORT); \
 	KERASTUNER_TUNER_ID=chief $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) & chief=$$!; \
 	pids=""; for i in $$(seq 0 $$(($(WORKERS) - 1))); do \
-	  KERASTUNER_TUNER_ID=tuner$$i OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 \
-	    $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) & pids="$$pids $$!"; \
+	  KERASTUNER_TUNER_ID=tuner$$i $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) \
+	    --threads 1 & pids="$$pids $$!"; \
 	done; for p in $$pids; do wait $$p || true; done; wait $$chief
 
 train-cnn: $(STAMP)
@@ -78,6 +78,9 @@ bench-gan: $(STAMP)
 
 bench-hunt: $(STAMP)
 	$(BIN)/python benchmarks/hunt_speed.py
+
+bench-tune: $(STAMP)
+	$(BIN)/python benchmarks/tune_workers.py $(DATA)
 
 hunt-bench: $(STAMP)
 	$(BIN)/python benchmarks/hunt_generators.py

@@ -128,16 +128,23 @@ def make_strategy(name: str, tf):
     raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
-def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default") -> Runtime:
+def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default", threads: int = 0) -> Runtime:
     """Set up devices and the global Keras dtype policy; call once, before building models.
 
     - GPUs: memory growth on (so two processes can share one), float16 where it has tensor cores.
     - CPU: bfloat16 where the CPU has AMX/AVX512-BF16, float32 otherwise.
     - XLA: on for GPUs; off on CPU, where it measured slower for these models.
+    - threads: CPU threads per op pool (0 = TensorFlow's default, all cores).
     """
     tf = import_tensorflow()
     import keras
 
+    if threads:  # e.g. one thread per tuning worker, so N workers share N cores fairly
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already started in this process: keep its pools
+            pass
     gpus = list_gpus()
     for gpu in gpus:
         try:

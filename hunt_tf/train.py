@@ -132,7 +132,9 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     cbs = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # an interrupted fit resumes here
         keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True),
+        # Validation is noisy while BatchNorm's moving statistics settle: never stop in the first third.
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True,
+                                      start_from_epoch=config.epochs // 3),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),

@@ -101,3 +101,11 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     checkpoint = callbacks.Checkpoint(tmp_path)
     checkpoint.on_epoch_end(4, {"d_loss": float("nan")})  # returns before touching the (absent) manager
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_training_runs_under_a_mirrored_strategy(tmp_path, idx_dir):
+    # One CPU replica here; the same code path splits batches across GPUs.
+    run = tmp_path / "mirrored"
+    assert cli.main(["train", "--dataset", f"idx:{idx_dir}", "--epochs", "1", "--run", str(run), "--strategy",
+                     "mirrored", *TINY]) == 0
+    assert math.isfinite(json.loads((run / "metrics.json").read_text())["fcd"])

@@ -153,6 +153,8 @@ def parser():
     p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto")
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                    help="per-trial data parallelism (mirrored across local GPUs)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for this process (0 = all); one per worker when several share a machine")
     return p
 
 
@@ -167,7 +169,7 @@ def run(args):
 
     run_dir = Path(args.run)
     run_dir.mkdir(parents=True, exist_ok=True)
-    runtime = configure(args.precision, "auto", args.strategy)
+    runtime = configure(args.precision, "auto", args.strategy, threads=args.threads)
     folder = files.scan(args.data, progress=role() != "worker")
     size = args.image_size or files.default_image_size(folder.train)
     if args.val_split <= 0:
