@@ -89,11 +89,11 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> 
 
         judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=config.eval_samples)
 
-    with runtime.strategy.scope():
+    checkpoint = callbacks.Checkpoint(run_dir)
+    with runtime.strategy.scope():  # variables, optimizer slots included, live on every replica
         gan = build_gan(config, data.num_classes)
         compile_gan(gan, config, runtime.jit_compile)
-    checkpoint = callbacks.Checkpoint(run_dir)
-    start_epoch = checkpoint.attach(gan)
+        start_epoch = checkpoint.attach(gan)
     if start_epoch:
         print(f"resuming {run_dir} from epoch {start_epoch}")
     if start_epoch >= config.epochs:
