@@ -125,3 +125,14 @@ def test_chief_and_two_workers_share_one_search(data, tmp_path):
     assert min(per_worker.values()) >= 1 and sum(per_worker.values()) == 6, per_worker
     best = json.loads((run / "best_hparams.json").read_text())
     assert best["score"] == max(s["score"] for s in states)
+
+
+def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):
+    run = tmp_path / "tune"
+    # A budget of zero: the untuned baseline runs, no trial starts, and the defaults are written.
+    assert search.main([str(data), "--run", str(run), "--tuner", "random", "--trials", "5", "--budget-minutes", "0",
+                        *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "time budget of 0 min spent" in out
+    best = json.loads((run / "best_hparams.json").read_text())
+    assert best["trial_id"] == "untuned" and best["hparams"]["filters"] == HuntConfig().filters

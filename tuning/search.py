@@ -36,10 +36,6 @@ def role():
     return "chief" if "chief" in tuner_id else "worker"
 
 
-class BudgetSpent(Exception):
-    pass
-
-
 def make_tuner(kind, hypermodel, directory, trials, max_epochs, overwrite, seed, distribution_strategy=None):
     import keras_tuner as kt
 
@@ -184,6 +180,9 @@ def run(args):
                        args.seed, strategy)
     deadline = time.time() + args.budget_minutes * 60
 
+    class BudgetSpent(kt.errors.FatalError):
+        """Ends the search (a FatalError is not retried by keras-tuner) without losing finished trials."""
+
     class TrialClock(keras.callbacks.Callback):
         """Times each trial (for the table) and ends the search once the budget is spent."""
 
@@ -213,10 +212,6 @@ def run(args):
     try:
         tuner.search(callbacks=[TrialClock(), tensorboard], verbose=0 if role() == "worker" else 1)
     except BudgetSpent:
-        print(f"time budget of {args.budget_minutes:g} min spent; stopping the search")
-    except kt.errors.FatalError as err:
-        if not isinstance(err.__cause__ or err.__context__, BudgetSpent):
-            raise
         print(f"time budget of {args.budget_minutes:g} min spent; stopping the search")
     if role() == "worker":
         return
