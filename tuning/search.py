@@ -205,7 +205,7 @@ def run(args):
     baseline = None
     if args.fresh:
         (run_dir / "untuned.json").unlink(missing_ok=True)
-    if role() != "worker":
+    if role() == "single":  # a chief only serves the oracle; it trains nothing itself
         baseline = untuned_score(hypermodel, run_dir, args.max_epochs)
         print(f"untuned defaults: val_accuracy {baseline:.4f} after {args.max_epochs} epochs")
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
@@ -217,8 +217,8 @@ def run(args):
         return
     rows, best = write_outputs(tuner, run_dir, baseline)
     print_table(rows)
-    print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}) vs untuned {baseline:.4f}; "
-          f"wrote {run_dir / 'best_hparams.json'}")
+    versus = f" vs untuned {baseline:.4f}" if baseline is not None else ""
+    print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}){versus}; wrote {run_dir / 'best_hparams.json'}")
 
 
 def main(argv=None):
