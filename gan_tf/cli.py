@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from gan_tf.config import ARCHITECTURES, GANConfig
+from gan_tf.config import ARCHITECTURES, GANConfig, field_comments
 from gan_tf.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 
 DEFAULTS = GANConfig()
@@ -31,10 +31,14 @@ def _add_train(sub):
     p.add_argument("--arch", choices=ARCHITECTURES, help="network pair (default: dcgan)")
     p.add_argument("--conditional", action="store_true", default=None,
                    help="condition on labels, so `sample --digit D` works")
-    for field in ("epochs", "batch_size", "latent_dim", "width", "kernel_size", "seed", "eval_every", "eval_samples"):
-        p.add_argument("--" + field.replace("_", "-"), type=int, help=f"(default: {getattr(DEFAULTS, field)})")
-    for field in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing", "dropout", "ema_decay"):
-        p.add_argument("--" + field.replace("_", "-"), type=float, help=f"(default: {getattr(DEFAULTS, field)})")
+    comments = field_comments(GANConfig)
+    for field, kind in [(f, int) for f in ("epochs", "batch_size", "latent_dim", "width", "kernel_size", "seed",
+                                            "eval_every", "eval_samples")] + \
+                       [(f, float) for f in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",
+                                             "dropout", "ema_decay")]:
+        text = comments.get(field, "").replace("%", "%%")
+        p.add_argument("--" + field.replace("_", "-"), type=kind,
+                       help=f"{text} (default: {getattr(DEFAULTS, field)})".strip())
     p.add_argument("--precision", choices=PRECISIONS,
                    help="auto (default): float16 on tensor-core GPUs, bfloat16 on AMX/AVX512-BF16 CPUs, else float32")
     p.add_argument("--jit", choices=JIT_CHOICES, help="XLA compilation; auto (default) = on for GPU, off for CPU")

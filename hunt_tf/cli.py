@@ -39,11 +39,15 @@ def _bool(text):
 
 
 def _add_config_options(p):
+    from gan_tf.config import field_comments
+
+    comments = field_comments(HuntConfig)
     for field in dataclasses.fields(HuntConfig):
         default = getattr(DEFAULTS, field.name)
         kind = {bool: _bool, int: int, float: float}.get(type(default), str)
+        text = comments.get(field.name, "").replace("%", "%%")
         p.add_argument("--" + field.name.replace("_", "-"), type=kind, choices=CHOICES.get(field.name),
-                       help=f"(default: {default})")
+                       help=f"{text} (default: {default})".strip())
 
 
 def parser():

@@ -109,3 +109,10 @@ def test_training_runs_under_a_mirrored_strategy(tmp_path, idx_dir):
     assert cli.main(["train", "--dataset", f"idx:{idx_dir}", "--epochs", "1", "--run", str(run), "--strategy",
                      "mirrored", *TINY]) == 0
     assert math.isfinite(json.loads((run / "metrics.json").read_text())["fcd"])
+
+
+def test_help_texts_come_from_the_config_comments(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "size of the noise vector (default: 64)" in out
