@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import warnings
 from pathlib import Path
 
 from gan_tf.config import ARCHITECTURES, GANConfig, field_comments
-from gan_tf.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
+from gan_tf.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES, run_console_command
 
 DEFAULTS = GANConfig()
 
@@ -174,33 +173,18 @@ def cmd_evaluate(args):
     print("mode shares: " + " ".join(f"{i}:{s:.2f}" for i, s in enumerate(report["mode_shares"])))
 
 
-def _one_line_warnings():
-    def fmt(message, category, filename, lineno, line=None):
-        return f"warning: {message}\n"
+def _expected_errors():
+    from gan_tf.datasets import DatasetError
+    from gan_tf.train import RunError
 
-    warnings.formatwarning = fmt
+    return DatasetError, RunError, FileNotFoundError, ValueError
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    _one_line_warnings()
-    from gan_tf.runtime import import_tensorflow
-
-    import_tensorflow()  # before Keras: keeps TensorFlow's start-up lines off the terminal
-    from gan_tf.datasets import DatasetError
-    from gan_tf.train import RunError
-
     command = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "export": cmd_export}[args.command]
-    try:
-        command(args)
-    except (DatasetError, RunError, FileNotFoundError, ValueError) as err:
-        print(f"gan-tf {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        hint = f"; continue with: gan-tf train --resume --run {args.run}" if args.command == "train" else ""
-        print(f"\ninterrupted{hint}", file=sys.stderr)
-        return 130
-    return 0
+    hint = f"; continue with: gan-tf train --resume --run {args.run}" if args.command == "train" else ""
+    return run_console_command(f"gan-tf {args.command}", lambda: command(args), _expected_errors, hint)
 
 
 if __name__ == "__main__":

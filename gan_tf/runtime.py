@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -163,3 +164,24 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
         jit_compile=jit_compile,
         strategy=make_strategy(strategy, tf),
     )
+
+
+def run_console_command(prog, command, expected_errors, interrupted_hint=""):
+    """How every console script here runs a command: warnings as one line, TensorFlow
+    imported quietly, an expected error as one `prog: error: ...` line with exit code 2
+    (no traceback wall), Ctrl-C as exit code 130 with a hint.
+
+    `expected_errors` is called after TensorFlow is imported, so it may import the modules
+    that define the error classes.
+    """
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
+    import_tensorflow()  # before Keras: keeps TensorFlow's start-up lines off the terminal
+    try:
+        command()
+    except expected_errors() as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted{interrupted_hint}", file=sys.stderr)
+        return 130
+    return 0

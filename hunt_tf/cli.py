@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import warnings
 from pathlib import Path
 
 from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
@@ -159,25 +158,20 @@ def cmd_audit(args):
     print(audit.format_audit(audit.audit(files.scan(args.data))))
 
 
-def main(argv=None):
-    args = parser().parse_args(argv)
-    warnings.formatwarning = lambda message, *a, **k: f"warning: {message}\n"
-    from gan_tf.runtime import import_tensorflow
-
-    import_tensorflow()  # before Keras: keeps TensorFlow's start-up lines off the terminal
+def _expected_errors():
     from hunt_tf.files import DataError
     from hunt_tf.model import WeightsError
 
-    command = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "audit": cmd_audit}
-    try:
-        command[args.command](args)
-    except (DataError, WeightsError, FileNotFoundError, ValueError) as err:
-        print(f"hunt-tf {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+    return DataError, WeightsError, FileNotFoundError, ValueError
+
+
+def main(argv=None):
+    from gan_tf.runtime import run_console_command
+
+    args = parser().parse_args(argv)
+    command = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "audit": cmd_audit}[args.command]
+    return run_console_command(f"hunt-tf {args.command}", lambda: command(args), _expected_errors,
+                               "; run the same command again to resume")
 
 
 if __name__ == "__main__":

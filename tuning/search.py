@@ -21,7 +21,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 TUNERS = ("hyperband", "bayesian", "random")
@@ -221,23 +220,18 @@ def run(args):
     print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}){versus}; wrote {run_dir / 'best_hparams.json'}")
 
 
-def main(argv=None):
-    args = parser().parse_args(argv)
-    warnings.formatwarning = lambda message, *a, **k: f"warning: {message}\n"
-    from gan_tf.runtime import import_tensorflow
-
-    import_tensorflow()
+def _expected_errors():
     from hunt_tf.files import DataError
 
-    try:
-        run(args)
-    except (DataError, ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"hunt-tune: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to resume the search", file=sys.stderr)
-        return 130
-    return 0
+    return DataError, ValueError, FileNotFoundError, RuntimeError
+
+
+def main(argv=None):
+    from gan_tf.runtime import run_console_command
+
+    args = parser().parse_args(argv)
+    return run_console_command("hunt-tune", lambda: run(args), _expected_errors,
+                               "; run the same command again to resume the search")
 
 
 if __name__ == "__main__":
