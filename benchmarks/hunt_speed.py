@@ -63,8 +63,10 @@ def run_baseline(data, size, epochs):
     classes = sorted({p.parent.name for p in paths})
     x = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32) for p in paths])
     y = np.array([classes.index(p.parent.name) for p in paths])
+    loaded = time.perf_counter()
     model = build_model(HuntConfig(augment="none", epochs=epochs), size, len(classes), steps_per_epoch=len(x) // 32)
     model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
+    return loaded
 
 
 def run_ours(data, size, epochs, precision):
@@ -78,9 +80,11 @@ def run_ours(data, size, epochs, precision):
     folder = files.scan(data, progress=False)
     pixels, labels = decode_training_images(folder, size, "resize")
     ds = from_pixels(pixels, labels, batch_size=32, training=True, augment="none")
+    loaded = time.perf_counter()
     model = build_model(HuntConfig(augment="none", epochs=epochs), size, len(folder.class_names),
                         steps_per_epoch=len(folder.train) // 32)
     model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
+    return loaded
 
 
 def child(args):
@@ -89,12 +93,13 @@ def child(args):
     import_tensorflow()
     start = time.perf_counter()
     if args.child == "baseline":
-        run_baseline(args.data, args.size, args.epochs)
+        loaded = run_baseline(args.data, args.size, args.epochs)
     else:
-        run_ours(args.data, args.size, args.epochs, "float32" if args.child == "ours-float32" else "auto")
-    seconds = time.perf_counter() - start
+        loaded = run_ours(args.data, args.size, args.epochs, "float32" if args.child == "ours-float32" else "auto")
+    end = time.perf_counter()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"approach": args.child, "seconds": round(seconds, 1), "peak_mb": round(peak_mb)}))
+    print(json.dumps({"approach": args.child, "seconds": round(end - start, 1), "loading_s": round(loaded - start, 1),
+                      "training_s": round(end - loaded, 1), "peak_mb": round(peak_mb)}))
 
 
 def main():

@@ -94,11 +94,11 @@ def finish(ds, n, batch_size, training, augment, strength, seed):
     """uint8 (image, label) pairs -> shuffled, augmented float32 batches."""
     if training:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     per_image = image_augmenter(augment, strength, seed) if training else None
     if per_image is not None:
-        ds = ds.map(lambda x, y: (per_image(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size)
+        ds = ds.map(lambda x, y: (per_image(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
+    # One cast per batch, not per image: per-element maps cost ~10% of an epoch for small CNNs.
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     per_batch = batch_augmenter(augment, strength, seed) if training else None
     if per_batch is not None:
         ds = ds.map(lambda x, y: (per_batch(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

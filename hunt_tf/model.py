@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 from keras import layers, regularizers
 
+from gan_tf.batchnorm import FusedBatchNormalization
+
 BACKBONES = {
     # name: (constructor, how it wants its pixels)
     "efficientnetb0": ("EfficientNetB0", "raw"),  # rescales internally
@@ -33,7 +35,7 @@ def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name):
     if batchnorm:
         # momentum 0.9, not 0.99: competition folders are small, and the moving statistics
         # must settle within a few hundred steps for validation to mean anything.
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+        x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("relu", name=f"{name}_relu")(x)
     return layers.MaxPooling2D(pool_size, padding="same", name=f"{name}_pool")(x)
 
