@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras_tuner as kt
@@ -125,6 +126,44 @@ def test_chief_and_two_workers_share_one_search(data, tmp_path):
     assert min(per_worker.values()) >= 1 and sum(per_worker.values()) == 6, per_worker
     best = json.loads((run / "best_hparams.json").read_text())
     assert best["score"] == max(s["score"] for s in states)
+
+
+def test_a_silent_worker_gives_its_trial_back_for_another_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    oracle = tuner.oracle
+    lost = oracle.create_trial("tuner0")
+    alive = oracle.create_trial("tuner1")
+    watch = search.WorkerWatch(oracle, tmp_path / "hunt", timeout_s=0.5)
+    watch.check()  # both just started: nobody is silent yet
+    assert set(oracle.ongoing_trials) == {"tuner0", "tuner1"}
+    time.sleep(0.7)
+    oracle.update_trial(alive.trial_id, {"val_accuracy": 0.5})  # tuner1 reports an epoch; tuner0 says nothing
+    watch.check()
+    assert set(oracle.ongoing_trials) == {"tuner1"} and "tuner0" not in oracle.tuner_ids
+    again = oracle.create_trial("tuner1b")  # the next worker to ask gets the lost trial, same values
+    assert again.trial_id == lost.trial_id and again.hyperparameters.values == lost.hyperparameters.values
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_lose_the_search(data, tmp_path):
+    port, run = str(_free_port()), tmp_path / "dist"
+    args = [sys.executable, "-m", "tuning.search", str(data), "--run", str(run), "--tuner", "random", "--trials", "10",
+            "--worker-timeout", "0.2", *FAST]
+    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port,
+               PYTHONPATH=str(Path(__file__).parents[1]))
+    chief = subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID="chief"), stderr=subprocess.PIPE, text=True)
+    doomed, survivor = (subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID=f"tuner{i}")) for i in range(2))
+    doomed_log = run / "workers" / "tuner0.log"
+    deadline = time.time() + 300
+    while not (doomed_log.exists() and doomed_log.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    doomed.kill()  # SIGKILL in the middle of its first trial: no goodbye to the chief
+    assert survivor.wait(timeout=400) == 0
+    assert chief.wait(timeout=120) == 0
+    assert "went silent" in chief.stderr.read()
+    states = [json.loads(t.read_text()) for t in (run / "tuner" / "hunt").glob("trial_*/trial.json")]
+    assert len(states) == 10 and all(s["status"] == "COMPLETED" for s in states)
 
 
 def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):

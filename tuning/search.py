@@ -40,8 +40,9 @@ def make_tuner(kind, hypermodel, directory, trials, max_epochs, overwrite, seed,
 
     if role() != "single" and kind not in PARALLEL_SAFE:
         raise ValueError(f"the {kind} tuner is not safe with several workers; use {' or '.join(PARALLEL_SAFE)}")
+    # One retry per trial: a trial whose worker died (see WorkerWatch) runs again on another.
     common = dict(objective="val_accuracy", directory=str(directory), project_name="hunt", overwrite=overwrite,
-                  seed=seed, distribution_strategy=distribution_strategy)
+                  seed=seed, distribution_strategy=distribution_strategy, max_retries_per_trial=1)
     if kind == "hyperband":
         return kt.Hyperband(hypermodel, max_epochs=max_epochs, factor=3, hyperband_iterations=1, **common)
     if kind == "bayesian":
@@ -49,6 +50,59 @@ def make_tuner(kind, hypermodel, directory, trials, max_epochs, overwrite, seed,
     if kind == "random":
         return kt.RandomSearch(hypermodel, max_trials=trials, **common)
     raise ValueError(f"unknown tuner {kind!r}; choose from {', '.join(TUNERS)}")
+
+
+class WorkerWatch:
+    """Chief only: a worker that goes silent gives its trial back, so the others finish the search.
+
+    Workers report to the chief after every epoch (keras-tuner rewrites the trial's
+    trial.json), so a trial whose worker has been silent for longer than `timeout_s` (which
+    must exceed the longest epoch) belongs to a worker that was killed or lost its machine.
+    The trial is ended as INVALID, which sends it to keras-tuner's retry queue; the next worker
+    to ask runs it again. The silent worker's id is forgotten, so the chief can still exit;
+    a restarted worker registers again when it asks for a trial.
+    """
+
+    def __init__(self, oracle, trial_dir, timeout_s, every_s=None):
+        self.oracle, self.trial_dir, self.timeout_s = oracle, Path(trial_dir), timeout_s
+        self.every_s = every_s or max(1.0, timeout_s / 10)
+        self.since = {}  # (tuner id, trial id) -> when this watch first saw that worker on that trial
+
+    def start(self):
+        import threading
+
+        threading.Thread(target=self._loop, name="worker-watch", daemon=True).start()
+        return self
+
+    def _loop(self):
+        while True:
+            time.sleep(self.every_s)
+            self.check()
+
+    def last_heard(self, tuner_id, trial):
+        first_seen = self.since.setdefault((tuner_id, trial.trial_id), time.time())
+        report = self.trial_dir / f"trial_{trial.trial_id}" / "trial.json"
+        return max(first_seen, report.stat().st_mtime if report.exists() else 0.0)
+
+    def check(self):
+        import keras_tuner as kt
+
+        @kt.synchronized  # holds the oracle's own lock, like its gRPC handlers
+        def requeue_silent(oracle):
+            lost = []
+            for tuner_id, trial in list(oracle.ongoing_trials.items()):
+                silent = time.time() - self.last_heard(tuner_id, trial)
+                if silent > self.timeout_s:
+                    trial.status = kt.engine.trial.TrialStatus.INVALID
+                    trial.message = f"worker {tuner_id} silent for {silent:.0f} s"
+                    oracle.end_trial(trial)  # -> the retry queue (the tuner allows one retry)
+                    oracle.tuner_ids.discard(tuner_id)
+                    lost.append((tuner_id, trial.trial_id))
+            return lost
+
+        for tuner_id, trial_id in requeue_silent(self.oracle):
+            print(f"warning: worker {tuner_id} went silent; trial {trial_id} goes to the next worker",
+                  file=sys.stderr, flush=True)
 
 
 def trial_rows(tuner):
@@ -140,6 +194,9 @@ def parser():
                    help="epochs of the longest trial, and of the untuned baseline (default: %(default)s)")
     p.add_argument("--budget-minutes", type=float, default=15.0,
                    help="stop starting trials after this long (default: %(default)s)")
+    p.add_argument("--worker-timeout", type=float, default=10.0,
+                   help="distributed chief: minutes without a report before a worker's trial goes to another "
+                        "worker; must exceed the longest epoch (default: %(default)s)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the search in --run")
     p.add_argument("--image-size", type=int, default=0, help="0 = chosen from the data")
     p.add_argument("--resize-mode", choices=("resize", "crop", "pad"), default="resize")
@@ -207,6 +264,8 @@ def run(args):
     if role() == "single":  # a chief only serves the oracle; it trains nothing itself
         baseline = untuned_score(hypermodel, run_dir, args.max_epochs)
         print(f"untuned defaults: val_accuracy {baseline:.4f} after {args.max_epochs} epochs")
+    if role() == "chief":
+        WorkerWatch(tuner.oracle, run_dir / "tuner" / "hunt", args.worker_timeout * 60).start()
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
     try:
         tuner.search(callbacks=[TrialClock(), tensorboard], verbose=0 if role() == "worker" else 1)
@@ -216,6 +275,10 @@ def run(args):
         return
     rows, best = write_outputs(tuner, run_dir, baseline)
     print_table(rows)
+    unfinished = [r["trial"] for r in rows if r["status"] in ("RUNNING", "INVALID")]
+    if unfinished:  # e.g. a worker died after the others had stopped: nobody was left to retry its trial
+        print(f"warning: trial(s) {', '.join(unfinished)} did not finish; run the same command again to finish them",
+              file=sys.stderr)
     versus = f" vs untuned {baseline:.4f}" if baseline is not None else ""
     print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}){versus}; wrote {run_dir / 'best_hparams.json'}")
 

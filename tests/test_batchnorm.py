@@ -1,0 +1,57 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_tf.batchnorm import FusedBatchNormalization
+
+
+def twin_layers(shape, momentum=0.9):
+    """A Keras BatchNormalization and a fused one with the same (non-trivial) weights."""
+    rng = np.random.default_rng(1)
+    keras_bn, fused_bn = keras.layers.BatchNormalization(momentum=momentum), FusedBatchNormalization(momentum=momentum)
+    for layer in (keras_bn, fused_bn):
+        layer.build(shape)
+    gamma, beta = rng.uniform(0.5, 1.5, shape[-1]), rng.uniform(-1, 1, shape[-1])
+    for layer in (keras_bn, fused_bn):
+        layer.gamma.assign(gamma.astype("float32"))
+        layer.beta.assign(beta.astype("float32"))
+    return keras_bn, fused_bn
+
+
+def test_fused_matches_keras_batchnorm_in_training_inference_and_gradients():
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (4, 5, 5, 6)).astype("float32"))
+    keras_bn, fused_bn = twin_layers(x.shape)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        loss_keras = tf.reduce_sum(keras_bn(x, training=True) ** 2)
+        loss_fused = tf.reduce_sum(fused_bn(x, training=True) ** 2)
+    np.testing.assert_allclose(loss_fused, loss_keras, rtol=1e-5)
+    # The moving statistics follow Keras' update (biased batch variance), not the kernel's own.
+    np.testing.assert_allclose(fused_bn.moving_mean, keras_bn.moving_mean, atol=1e-6)
+    np.testing.assert_allclose(fused_bn.moving_variance, keras_bn.moving_variance, atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(loss_fused, x), tape.gradient(loss_keras, x), atol=1e-4)
+    np.testing.assert_allclose(tape.gradient(loss_fused, fused_bn.gamma), tape.gradient(loss_keras, keras_bn.gamma),
+                               rtol=1e-4)
+    np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False), atol=1e-5)
+
+
+def test_fused_runs_in_bfloat16_and_falls_back_for_other_shapes():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    layer = FusedBatchNormalization()
+    y = layer(tf.random.normal((2, 4, 4, 3)), training=True)
+    assert y.dtype == tf.bfloat16 and layer.moving_mean.dtype == "float32"
+    flat = FusedBatchNormalization()
+    assert flat(tf.random.normal((5, 7)), training=True).shape == (5, 7)  # 2-D: the Keras implementation
+
+
+@pytest.mark.parametrize("scale,center", [(False, True), (True, False)])
+def test_fused_without_scale_or_center_and_round_trips_through_a_saved_model(tmp_path, scale, center):
+    inputs = keras.Input((6, 6, 2))
+    model = keras.Model(inputs, FusedBatchNormalization(scale=scale, center=center)(inputs))
+    x = np.random.default_rng(0).normal(size=(3, 6, 6, 2)).astype("float32")
+    model(x, training=True)  # moves the statistics
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.layers[-1], FusedBatchNormalization)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
