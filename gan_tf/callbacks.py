@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import keras
 import numpy as np
 from PIL import Image
 
+from gan_tf.atomic import atomic_write, save_model
 from gan_tf.gan import generate_images
 from gan_tf.runtime import import_tensorflow
 
@@ -34,11 +34,8 @@ def image_grid(images, columns=10, scale=2):
 
 
 def save_png(array, path):
-    """Write atomically: a reader (or a kill -9) never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -160,11 +157,4 @@ class Checkpoint(keras.callbacks.Callback):
         self.epoch.assign(epoch + 1)
         self.seconds.assign(time.time() - self.start)
         self.manager.save(checkpoint_number=epoch + 1)
-        save_generator(self.model.sampler, self.run_dir / "generator.keras")
-
-
-def save_generator(generator, path):
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}")  # must still end in .keras
-    generator.save(tmp)
-    os.replace(tmp, path)
+        save_model(self.model.sampler, self.run_dir / "generator.keras")

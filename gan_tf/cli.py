@@ -15,6 +15,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from gan_tf.atomic import atomic_write, write_json
 from gan_tf.config import ARCHITECTURES, GANConfig, field_comments
 from gan_tf.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES, run_console_command
 
@@ -85,10 +86,9 @@ def write_images(images, out, prefix, labels=None):
     out = Path(out)
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp.npz")
         arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(out)
+        with atomic_write(out) as tmp:
+            np.savez_compressed(tmp, **arrays)
     else:
         out.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(images):
@@ -168,7 +168,7 @@ def cmd_evaluate(args):
     data = datasets.load(config.dataset)
     judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=args.n)
     report = train.evaluate_generator(generator, config, judge)
-    train.write_json(Path(args.run) / "evaluation.json", report)
+    write_json(Path(args.run) / "evaluation.json", report)
     print(train.format_report(report))
     print("mode shares: " + " ".join(f"{i}:{s:.2f}" for i, s in enumerate(report["mode_shares"])))
 

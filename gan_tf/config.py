@@ -9,6 +9,8 @@ import json
 import re
 from pathlib import Path
 
+from gan_tf.atomic import write_json
+
 ARCHITECTURES = ("dcgan", "dense")
 
 
@@ -43,7 +45,7 @@ class GANConfig:
     strategy: str = "default"  # default, mirrored, multi-worker
 
     def save(self, path):
-        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        write_json(path, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, path):

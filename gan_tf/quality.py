@@ -22,6 +22,8 @@ import numpy as np
 from keras import layers
 from scipy import linalg
 
+from gan_tf.atomic import save_model
+
 CLASSIFIER_VERSION = "v1"  # bump when the architecture or training recipe changes
 FEATURES_LAYER = "features"
 # A class counts as "covered" when it holds at least this share of uniform (1/num_classes).
@@ -93,9 +95,7 @@ class Judge:
         else:
             classifier = train_classifier(images, labels, epochs=epochs, verbose=verbose, name=name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}.keras")
-            classifier.save(tmp)
-            os.replace(tmp, path)  # atomic: parallel runs never read half a file
+            save_model(classifier, path)  # parallel runs never read half a file
         return cls(classifier, images, labels, n=n)
 
     def embed(self, images, batch_size=1000):

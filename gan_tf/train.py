@@ -8,7 +8,6 @@ history.csv, quality.csv, metrics.json, logs/ (TensorBoard).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import keras
 import numpy as np
 
 from gan_tf import callbacks, datasets, networks
+from gan_tf.atomic import save_model, write_json
 from gan_tf.config import GANConfig
 from gan_tf.gan import GAN
 from gan_tf.runtime import configure
@@ -123,7 +123,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> 
     if cbs[0].tripped:
         raise RunError(f"training diverged (NaN loss); resume from the last good checkpoint in {run_dir}/checkpoints")
 
-    callbacks.save_generator(gan.sampler, run_dir / "generator.keras")
+    save_model(gan.sampler, run_dir / "generator.keras")
     report = {"epochs": int(checkpoint.epoch.numpy()), "seconds": round(float(checkpoint.seconds.numpy()), 1)}
     if judge is not None:
         report.update(evaluate_generator(gan.sampler, config, judge))
@@ -140,11 +140,6 @@ def evaluate_generator(generator, config: GANConfig, judge, seed=4321) -> dict:
     return judge.score(images, requested=requested)
 
 
-def write_json(path, data):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
 
 
 def format_report(report: dict) -> str:

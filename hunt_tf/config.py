@@ -10,6 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from gan_tf.atomic import write_json
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 
@@ -49,9 +51,7 @@ class HuntConfig:
     strategy: str = "default"
 
     def save(self, path):
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-        tmp.replace(path)
+        write_json(path, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, path):

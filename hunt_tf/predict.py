@@ -7,13 +7,13 @@ training class (and a warning), so a submission is never short of ids.
 from __future__ import annotations
 
 import csv
-import os
 import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from gan_tf.atomic import atomic_write
 from hunt_tf.files import decode_all
 from hunt_tf.report import predict_labels
 
@@ -46,9 +46,7 @@ def write_submission(path, ids, labels):
                       f"{', '.join(duplicates[:5])}", stacklevel=2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["Id", "Label"])
         writer.writerows(zip(ids, labels))
-    os.replace(tmp, path)

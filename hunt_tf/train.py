@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from gan_tf.atomic import save_model
 from gan_tf.runtime import configure
 from hunt_tf import audit, files
 from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
@@ -166,11 +167,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     return report
 
 
-def save_model(model, path):
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}")
-    model.save(tmp)
-    tmp.replace(path)
 
 
 def format_report(report: dict) -> str:

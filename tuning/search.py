@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from gan_tf.atomic import atomic_write, write_json
+
 TUNERS = ("hyperband", "bayesian", "random")
 PARALLEL_SAFE = ("hyperband", "random")
 
@@ -122,12 +124,10 @@ def write_outputs(tuner, run_dir, untuned_score=None):
     rows = trial_rows(tuner)
     first = ["trial", "status", "score", "seconds"]
     fields = first + sorted({k for r in rows for k in r} - set(first))
-    tmp = run_dir / ".trials.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(run_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(run_dir / "trials.csv")
     best = tuner.oracle.get_best_trials(1)
     if not best:
         raise RuntimeError("no trial finished; nothing to write")
@@ -140,9 +140,7 @@ def write_outputs(tuner, run_dir, untuned_score=None):
     if untuned_score is not None and untuned_score >= (best.score or 0):
         # The search found nothing better than the defaults: say so, and recommend them.
         result.update(trial_id="untuned", score=untuned_score, hparams=dict(kt_defaults()))
-    tmp = run_dir / ".best_hparams.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(run_dir / "best_hparams.json")
+    write_json(run_dir / "best_hparams.json", result)
     return rows, result
 
 
