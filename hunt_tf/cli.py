@@ -85,6 +85,8 @@ def parser():
 def _load_run(run):
     import keras
 
+    import gan_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
+
     run = Path(run)
     needed = ["model.keras", "config.json", "classes.json"]
     missing = [n for n in needed if not (run / n).exists()]

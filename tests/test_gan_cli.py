@@ -1,5 +1,9 @@
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +60,11 @@ def test_existing_run_without_resume_or_with_other_settings_is_refused(tiny_run,
 
 
 def test_sample_writes_npz_and_png(tiny_run, tmp_path):
-    assert cli.main(["sample", "--run", str(tiny_run), "--n", "5", "--out", str(tmp_path / "fakes.npz")]) == 0
+    # The first in a fresh interpreter, as users run it: the generator's custom layers must load there.
+    done = subprocess.run([sys.executable, "-m", "gan_tf.cli", "sample", "--run", str(tiny_run), "--n", "5", "--out",
+                           str(tmp_path / "fakes.npz")], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])))
+    assert done.returncode == 0, done.stderr
     with np.load(tmp_path / "fakes.npz") as f:
         assert list(f) == ["images"]
         assert f["images"].dtype == np.uint8 and f["images"].shape == (5, 28, 28, 1)

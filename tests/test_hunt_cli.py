@@ -1,6 +1,10 @@
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -46,10 +50,14 @@ def test_submission_has_exactly_the_test_ids(trained):
     assert {r["Label"] for r in rows} <= {"AI", "Real"}
 
 
-def test_predict_cli_matches_the_reloaded_model(trained, tmp_path):
+def test_predict_cli_in_a_fresh_process_matches_the_training_run(trained, tmp_path):
+    # A new interpreter, as users run it: the saved model's custom layers must load there too.
     data, run = trained
     out = tmp_path / "sub.csv"
-    assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(out)]) == 0
+    done = subprocess.run([sys.executable, "-m", "hunt_tf.cli", "predict", "--run", str(run), "--images",
+                           str(data / "Test"), "--out", str(out)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])))
+    assert done.returncode == 0, done.stderr
     assert read_rows(out) == read_rows(run / "submission.csv")
 
 
