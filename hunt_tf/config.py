@@ -38,7 +38,7 @@ class HuntConfig:
     batch_size: int = 32
     epochs: int = 15
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9) | rmsprop
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3  # measured: 1e-3 left the CNN under-trained in 15 epochs (BENCHMARKS.md)
     schedule: str = "cosine"  # constant | cosine (with warm-up) | step | plateau
     warmup_epochs: int = 1
     weight_decay: float = 1e-4  # adamw only

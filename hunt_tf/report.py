@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn import metrics  # noqa: E402
+
+from gan_tf.atomic import write_json  # noqa: E402
 
 
 def choose_threshold(y_true, score):
@@ -63,9 +64,9 @@ def write_report(out_dir, y_true, probs, class_names, images=None, names=None, t
         plot_roc(y_true, probs[:, 1], report["roc_auc"], class_names[1], out / "roc.png")
     if images is not None:
         wrong = np.flatnonzero(y_pred != np.asarray(y_true))
-        plot_errors(images, wrong, y_true, probs, class_names, names, out / "misclassified.png")
+        plot_errors(images, wrong, y_true, y_pred, probs, class_names, out / "misclassified.png")
         report["misclassified"] = [names[i] for i in wrong] if names is not None else wrong.tolist()
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out / "report.json", report)
     return report
 
 
@@ -99,8 +100,11 @@ def plot_roc(y_true, score, auc, positive, path):
     plt.close(fig)
 
 
-def plot_errors(images, wrong, y_true, probs, class_names, names, path, limit=24):
-    """A grid of misclassified validation images, titled true -> predicted (confidence)."""
+def plot_errors(images, wrong, y_true, y_pred, probs, class_names, path, limit=24):
+    """A grid of misclassified validation images, titled true -> predicted (its probability).
+
+    `y_pred` is the decision at the report's threshold, so the titles agree with the counts.
+    """
     shown = wrong[:limit]
     cols = 6
     rows = max(1, -(-len(shown) // cols))
@@ -109,7 +113,7 @@ def plot_errors(images, wrong, y_true, probs, class_names, names, path, limit=24
         ax.axis("off")
     for ax, i in zip(axes.ravel(), shown):
         ax.imshow(images[i].astype(np.uint8))
-        pred = int(probs[i].argmax())
+        pred = int(y_pred[i])
         ax.set_title(f"{class_names[y_true[i]]}->{class_names[pred]} {probs[i, pred]:.2f}", fontsize=7)
     fig.suptitle(f"misclassified: {len(wrong)}" + (f" (first {limit})" if len(wrong) > limit else ""))
     if not len(shown):

@@ -175,3 +175,5 @@ def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):
     assert "time budget of 0 min spent" in out
     best = json.loads((run / "best_hparams.json").read_text())
     assert best["trial_id"] == "untuned" and best["hparams"]["filters"] == HuntConfig().filters
+    table = (run / "trials.csv").read_text().splitlines()
+    assert table[1].startswith("untuned,COMPLETED,")  # the defaults are a row of the table, ranked

@@ -119,9 +119,14 @@ def trial_rows(tuner):
     return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0)))
 
 
-def write_outputs(tuner, run_dir, untuned_score=None):
+def write_outputs(tuner, run_dir, untuned=None):
+    """trials.csv (the untuned defaults as a row of their own) and best_hparams.json."""
     run_dir = Path(run_dir)
     rows = trial_rows(tuner)
+    untuned_score = None if untuned is None else untuned["score"]
+    if untuned is not None:
+        row = {"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"]}
+        rows = sorted([*rows, {**row, **kt_defaults()}], key=lambda r: (r["score"] is None, -(r["score"] or 0)))
     first = ["trial", "status", "score", "seconds"]
     fields = first + sorted({k for r in rows for k in r} - set(first))
     with atomic_write(run_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -154,19 +159,20 @@ def kt_defaults():
     return hp.values
 
 
-def untuned_score(hypermodel, run_dir, epochs):
-    """Validation accuracy of the untuned defaults, same data and epochs; cached for resumes."""
+def untuned_baseline(hypermodel, run_dir, epochs):
+    """{score, epochs, seconds} of the untuned defaults, same data and epochs; cached for resumes."""
     import keras_tuner as kt
 
     path = Path(run_dir) / "untuned.json"
     if path.exists():
-        return json.loads(path.read_text())["score"]
+        return json.loads(path.read_text())
     hp = kt.HyperParameters()
     start = time.time()
     history = hypermodel.fit(hp, hypermodel.build(hp), epochs=epochs, verbose=0)
-    score = float(max(history.history["val_accuracy"]))
-    path.write_text(json.dumps({"score": score, "epochs": epochs, "seconds": round(time.time() - start, 1)}) + "\n")
-    return score
+    baseline = {"score": float(max(history.history["val_accuracy"])), "epochs": epochs,
+                "seconds": round(time.time() - start, 1)}
+    write_json(path, baseline)
+    return baseline
 
 
 def print_table(rows, limit=10):
@@ -260,8 +266,8 @@ def run(args):
     if args.fresh:
         (run_dir / "untuned.json").unlink(missing_ok=True)
     if role() == "single":  # a chief only serves the oracle; it trains nothing itself
-        baseline = untuned_score(hypermodel, run_dir, args.max_epochs)
-        print(f"untuned defaults: val_accuracy {baseline:.4f} after {args.max_epochs} epochs")
+        baseline = untuned_baseline(hypermodel, run_dir, args.max_epochs)
+        print(f"untuned defaults: val_accuracy {baseline['score']:.4f} after {args.max_epochs} epochs")
     if role() == "chief":
         WorkerWatch(tuner.oracle, run_dir / "tuner" / "hunt", args.worker_timeout * 60).start()
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
@@ -277,7 +283,7 @@ def run(args):
     if unfinished:  # e.g. a worker died after the others had stopped: nobody was left to retry its trial
         print(f"warning: trial(s) {', '.join(unfinished)} did not finish; run the same command again to finish them",
               file=sys.stderr)
-    versus = f" vs untuned {baseline:.4f}" if baseline is not None else ""
+    versus = f" vs untuned {baseline['score']:.4f}" if baseline is not None else ""
     print(f"best val_accuracy {best['score']:.4f} (trial {best['trial_id']}){versus}; wrote {run_dir / 'best_hparams.json'}")
 
 
