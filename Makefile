@@ -16,7 +16,7 @@ CNN_RUN ?= runs/hunt
 WORKERS ?= 2
 PORT    ?= 8470
 
-.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench bench-tune clean
+.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench bench-tune tune-vs-untuned clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-gan            DCGAN vs the TensorFlow-tutorial loop: speed and time-to-quality"
 	@echo "make bench-hunt           hunt pipeline vs load-everything-then-fit: speed and memory"
 	@echo "make hunt-bench           detector trained on one generator, tested on unseen ones"
+	@echo "make tune-vs-untuned      15-min search vs the untuned defaults, scored on held-out test images"
 	@echo "make lint | make clean"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -84,6 +85,10 @@ bench-tune: $(STAMP)
 
 hunt-bench: $(STAMP)
 	$(BIN)/python benchmarks/hunt_generators.py
+
+# needs runs/demo (make demo): a 15-minute search vs the untuned defaults, then both scored on the test set
+tune-vs-untuned: $(STAMP)
+	$(BIN)/python benchmarks/tune_vs_untuned.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info

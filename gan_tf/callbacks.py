@@ -70,15 +70,12 @@ class QualityMetrics(keras.callbacks.Callback):
 
     FIELDS = ("epoch", "seconds", "fcd", "fcd_real_floor", "classifier_score", "modes_covered")
 
-    def __init__(self, judge, run_dir, every=5, total_epochs=None, seed=4321, elapsed_before=0.0):
+    def __init__(self, judge, run_dir, clock, every=5, total_epochs=None, seed=4321):
         super().__init__()
         self.judge, self.every, self.total_epochs, self.seed = judge, every, total_epochs, seed
         self.path = Path(run_dir) / "quality.csv"
-        self.elapsed_before = elapsed_before  # seconds trained before a resume
+        self.clock = clock  # seconds trained so far, across resumes: Checkpoint.elapsed
         self.last = None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
@@ -93,7 +90,7 @@ class QualityMetrics(keras.callbacks.Callback):
         for key in ("fcd", "classifier_score", "modes_covered", "conditional_accuracy"):
             if key in report and logs is not None:
                 logs[key] = report[key]
-        seconds = self.elapsed_before + time.time() - self.start
+        seconds = self.clock()
         new_file = not self.path.exists()
         with open(self.path, "a", newline="") as f:
             writer = csv.writer(f)
@@ -151,10 +148,14 @@ class Checkpoint(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.start = time.time() - float(self.seconds.numpy())
 
+    def elapsed(self):
+        """The run's one training clock: wall seconds since the first epoch, resumes included."""
+        return time.time() - self.start
+
     def on_epoch_end(self, epoch, logs=None):
         if any(k.endswith("loss") and not math.isfinite(float(v)) for k, v in (logs or {}).items()):
             return
         self.epoch.assign(epoch + 1)
-        self.seconds.assign(time.time() - self.start)
+        self.seconds.assign(self.elapsed())
         self.manager.save(checkpoint_number=epoch + 1)
         save_model(self.model.sampler, self.run_dir / "generator.keras")

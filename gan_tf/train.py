@@ -106,10 +106,8 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> 
     quality = None
     cbs = [callbacks.NaNGuard()]
     if judge is not None:
-        quality = callbacks.QualityMetrics(
-            judge, run_dir, every=config.eval_every, total_epochs=config.epochs,
-            elapsed_before=float(checkpoint.seconds.numpy()),
-        )
+        quality = callbacks.QualityMetrics(judge, run_dir, checkpoint.elapsed, every=config.eval_every,
+                                           total_epochs=config.epochs)
         cbs.append(quality)
     cbs += [
         keras.callbacks.TensorBoard(str(log_dir), write_graph=False),

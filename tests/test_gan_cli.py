@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 import os
@@ -49,7 +50,12 @@ def test_resume_continues_from_the_last_checkpoint(tiny_run, capsys):
     assert "resuming" in capsys.readouterr().out
     history = (tiny_run / "history.csv").read_text().strip().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]  # one row per epoch, none redone
-    assert json.loads((tiny_run / "metrics.json").read_text())["epochs"] == 2
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2
+    # One training clock for the run: it carries across the resume, and quality.csv reads it.
+    with open(tiny_run / "quality.csv") as f:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
+    assert len(seconds) == 2 and 0 < seconds[0] < seconds[1] <= metrics["seconds"] + 0.1
 
 
 def test_existing_run_without_resume_or_with_other_settings_is_refused(tiny_run, capsys):

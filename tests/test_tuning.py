@@ -35,6 +35,19 @@ def test_build_with_default_hyperparameters_is_the_untuned_model():
     assert define_space(kt.HyperParameters(), 64) == HuntConfig()
 
 
+def test_a_hyperband_rung_gets_a_learning_rate_schedule_over_its_own_epochs():
+    hypermodel = tiny_hypermodel(n=8)  # batch 32: one step per epoch
+    hypermodel.epochs = 15
+    hp = kt.HyperParameters()
+    hp.values.update({"tuner/epochs": 5, "tuner/initial_epoch": 2})  # continues a 2-epoch trial to epoch 5
+    schedule = hypermodel.build(hp).optimizer._learning_rate
+    assert schedule.warmup_steps + schedule.decay_steps == 3  # epochs 3..5, not all 15
+    untuned = tiny_hypermodel(n=8)
+    untuned.epochs = 15
+    schedule = untuned.build(kt.HyperParameters()).optimizer._learning_rate
+    assert schedule.warmup_steps + schedule.decay_steps == 15
+
+
 def _choices():
     hp = kt.HyperParameters()
     define_space(hp, image_size=32)
@@ -78,7 +91,7 @@ def test_resume_does_not_redo_finished_trials(data, tmp_path, monkeypatch):
 
 def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
     run = tmp_path / "tune"
-    assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--max-epochs", "2",
+    assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--max-epochs", "2", "--iterations", "1",
                         "--precision", "float32", "--image-size", "16"]) == 0
     best = json.loads((run / "best_hparams.json").read_text())
     rows = (run / "trials.csv").read_text().splitlines()

@@ -35,7 +35,7 @@ def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
         l2=hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3], default=d.l2),
         dropout=hp.Float("dropout", 0.0, 0.5, step=0.1, default=d.dropout),
         optimizer=hp.Choice("optimizer", ["adam", "adamw", "sgd", "rmsprop"], default=d.optimizer),
-        learning_rate=hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=d.learning_rate),
+        learning_rate=hp.Float("learning_rate", 3e-4, 1e-2, sampling="log", default=d.learning_rate),
         schedule=hp.Choice("schedule", ["constant", "cosine", "step", "plateau"], default=d.schedule),
         augment=hp.Choice("augment", ["none", "light", "standard", "robust"], default=d.augment),
         aug_strength=hp.Float("aug_strength", 0.5, 1.5, step=0.25, default=d.aug_strength),
@@ -56,7 +56,10 @@ class HuntHyperModel(kt.HyperModel):
 
     def build(self, hp):
         config = define_space(hp, self.image_size)
-        config.epochs = self.epochs
+        # Hyperband runs a trial from tuner/initial_epoch to tuner/epochs with a fresh optimizer:
+        # the LR schedule must span exactly those epochs. Spanning max_epochs instead, a 2-epoch
+        # trial ended still warm at its peak rate, and was ranked on that.
+        config.epochs = hp.values.get("tuner/epochs", self.epochs) - hp.values.get("tuner/initial_epoch", 0)
         steps = math.ceil(len(self.train_pixels) / config.batch_size)
         return build_model(config, self.image_size, self.num_classes, self.jit_compile, steps)
 
