@@ -9,7 +9,8 @@ for the same epochs at the same image size:
 - baseline: Pillow decodes every file at full size, resized, into one float32 array; fit.
 - ours: hunt_tf's header scan, one parallel decode (Pillow threads, JPEGs decoded at
   reduced scale) into uint8, the tf.data pipeline, and the runtime policy's precision
-  (bfloat16 on this CPU); also in float32.
+  (bfloat16 on this CPU); also in float32, and with Keras' own BatchNormalization in place
+  of the project's fused one (to show what that layer is worth).
 Reported: wall seconds for loading + training, peak resident memory (ru_maxrss).
 """
 
@@ -94,6 +95,13 @@ def child(args):
     start = time.perf_counter()
     if args.child == "baseline":
         loaded = run_baseline(args.data, args.size, args.epochs)
+    elif args.child == "ours-keras-bn":
+        import keras
+
+        from hunt_tf import model
+
+        model.FusedBatchNormalization = keras.layers.BatchNormalization
+        loaded = run_ours(args.data, args.size, args.epochs, "auto")
     else:
         loaded = run_ours(args.data, args.size, args.epochs, "float32" if args.child == "ours-float32" else "auto")
     end = time.perf_counter()
@@ -108,13 +116,13 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--data", default=str(ROOT / "runs" / "bench-hunt" / "data"))
-    p.add_argument("--child", choices=("baseline", "ours", "ours-float32"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("baseline", "ours", "ours-float32", "ours-keras-bn"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(args)
     make_folder(Path(args.data), args.images)
     results = []
-    for approach in ("baseline", "ours", "ours-float32"):
+    for approach in ("baseline", "ours", "ours-float32", "ours-keras-bn"):
         out = subprocess.run([sys.executable, __file__, "--child", approach, "--data", args.data, "--size",
                               str(args.size), "--epochs", str(args.epochs)], capture_output=True, text=True,
                              cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT), **__import__("os").environ})
@@ -122,7 +130,7 @@ def main():
         print(results[-1], flush=True)
     base = results[0]
     for r in results[1:]:
-        print(f"{r['approach']:13s} {base['seconds'] / r['seconds']:.2f}x faster, "
+        print(f"{r['approach']:14s} {base['seconds'] / r['seconds']:.2f}x faster, "
               f"peak memory {r['peak_mb']} MB vs {base['peak_mb']} MB")
     Path(ROOT / "runs").mkdir(exist_ok=True)
     (ROOT / "runs" / "bench-hunt.json").write_text(json.dumps(results, indent=2) + "\n")
