@@ -158,6 +158,22 @@ def test_a_silent_worker_gives_its_trial_back_for_another_worker(tmp_path, monke
     assert again.trial_id == lost.trial_id and again.hyperparameters.values == lost.hyperparameters.values
 
 
+def test_an_idle_worker_that_stops_asking_is_forgotten(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    oracle = search.make_tuner("random", tiny_hypermodel(), tmp_path, 1, 1, True, 0).oracle
+    watch = search.WorkerWatch(oracle, tmp_path / "hunt", timeout_s=0.5)
+    trial = oracle.create_trial("tuner0")
+    trial.status = "COMPLETED"
+    oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+    oracle.end_trial(trial)  # tuner0 finished its trial, and then died before asking again
+    assert oracle.tuner_ids == {"tuner0"}  # keras-tuner's chief would wait for it forever
+    watch.check()
+    assert oracle.tuner_ids == {"tuner0"}
+    time.sleep(0.7)
+    watch.check()
+    assert oracle.tuner_ids == set()
+
+
 @pytest.mark.slow
 def test_a_killed_worker_does_not_lose_the_search(data, tmp_path):
     port, run = str(_free_port()), tmp_path / "dist"

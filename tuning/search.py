@@ -63,13 +63,23 @@ class WorkerWatch:
     must exceed the longest epoch) belongs to a worker that was killed or lost its machine.
     The trial is ended as INVALID, which sends it to keras-tuner's retry queue; the next worker
     to ask runs it again. The silent worker's id is forgotten, so the chief can still exit;
-    a restarted worker registers again when it asks for a trial.
+    a restarted worker registers again when it asks for a trial. A worker that holds no trial
+    (Hyperband's idle workers ask again and again until a round opens) is forgotten once it
+    has not asked for `timeout_s`.
     """
 
     def __init__(self, oracle, trial_dir, timeout_s, every_s=None):
         self.oracle, self.trial_dir, self.timeout_s = oracle, Path(trial_dir), timeout_s
         self.every_s = every_s or max(1.0, timeout_s / 10)
         self.since = {}  # (tuner id, trial id) -> when this watch first saw that worker on that trial
+        self.asked = {}  # tuner id -> when it last asked for a trial
+        ask = oracle.create_trial  # the chief's gRPC handler calls this attribute: note who asks, when
+
+        def create_trial(tuner_id):
+            self.asked[tuner_id] = time.time()
+            return ask(tuner_id)
+
+        oracle.create_trial = create_trial
 
     def start(self):
         import threading
@@ -101,11 +111,15 @@ class WorkerWatch:
                     oracle.end_trial(trial)  # -> the retry queue (the tuner allows one retry)
                     oracle.tuner_ids.discard(tuner_id)
                     lost.append((tuner_id, trial.trial_id))
+            for tuner_id in list(oracle.tuner_ids - set(oracle.ongoing_trials)):
+                if time.time() - self.asked.setdefault(tuner_id, time.time()) > self.timeout_s:
+                    oracle.tuner_ids.discard(tuner_id)  # an idle worker that stopped asking
+                    lost.append((tuner_id, None))
             return lost
 
         for tuner_id, trial_id in requeue_silent(self.oracle):
-            print(f"warning: worker {tuner_id} went silent; trial {trial_id} goes to the next worker",
-                  file=sys.stderr, flush=True)
+            gives = f"; trial {trial_id} goes to the next worker" if trial_id else " while it held no trial"
+            print(f"warning: worker {tuner_id} went silent{gives}", file=sys.stderr, flush=True)
 
 
 def trial_rows(tuner):
