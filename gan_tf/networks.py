@@ -13,7 +13,6 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from gan_tf.batchnorm import FusedBatchNormalization
 from gan_tf.config import ARCHITECTURES
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -42,13 +41,16 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
         x = layers.Reshape(IMAGE_SHAPE)(x)
     else:
         # 7x7 seed -> 14x14 -> 28x28 -> 3x3 conv; transposed convs (not UpSampling2D) so XLA can differentiate.
+        # Keras' BatchNormalization, not the fused one of the hunt CNN: on these small maps the fused
+        # kernel measured ~15% slower per step in bfloat16 and no faster in float32 on this CPU
+        # (benchmarks/gan_batchnorm.py).
         x = layers.Dense(7 * 7 * 2 * width, use_bias=False)(x)
-        x = layers.ReLU()(FusedBatchNormalization()(x))
+        x = layers.ReLU()(layers.BatchNormalization()(x))
         x = layers.Reshape((7, 7, 2 * width))(x)
         x = layers.Conv2DTranspose(width, kernel_size, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(FusedBatchNormalization()(x))
+        x = layers.ReLU()(layers.BatchNormalization()(x))
         x = layers.Conv2DTranspose(width // 2, kernel_size, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(FusedBatchNormalization()(x))
+        x = layers.ReLU()(layers.BatchNormalization()(x))
         # A last 3x3 conv at full resolution cleans up strokes (measured: lower FCD per second).
         x = layers.Conv2D(1, 3, padding="same")(x)
     outputs = layers.Activation("tanh", dtype="float32", name="image")(x)
