@@ -4,7 +4,7 @@
 
 Train-step images/second of our DCGAN (defaults, batch 64) in float32 and mixed_bfloat16,
 with the generator's BatchNormalization layers as Keras' own and as
-gan_tf.batchnorm.FusedBatchNormalization, interleaved in one process.
+hunt_tf.batchnorm.FusedBatchNormalization, interleaved in one process.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main():
     import tensorflow as tf
 
     from gan_tf import networks
-    from gan_tf.batchnorm import FusedBatchNormalization
+    from hunt_tf.batchnorm import FusedBatchNormalization
 
     keras_bn = networks.layers.BatchNormalization
     for repeat in range(args.repeats):

@@ -36,16 +36,13 @@ def main():
     import keras_tuner as kt
 
     from hunt_tf import files
-    from hunt_tf.train import decode_training_images, split
     from tuning.hypermodel import HuntHyperModel, define_space
 
     folder = files.scan(args.data, progress=False)
     size = files.default_image_size(folder.train)
-    pixels, labels = decode_training_images(folder, size, "resize")
-    train_idx, val_idx = split(labels, 0.2, 0)
-    hypermodel = HuntHyperModel(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx],
-                                len(folder.class_names), epochs=args.epochs)
-    print(f"{len(train_idx)} train / {len(val_idx)} validation images at {size}px, {args.epochs} epochs")
+    hypermodel = HuntHyperModel.from_folder(folder, size, epochs=args.epochs)  # the search's own split
+    print(f"{len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation images at {size}px, "
+          f"{args.epochs} epochs")
     for change in changes:
         change = dict(change)
         seed = change.pop("seed", 0)

@@ -118,8 +118,6 @@ def cmd_train(args):
 def _load_run(run):
     import keras
 
-    import gan_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
-
     run = Path(run)
     if not (run / "config.json").exists() or not (run / "generator.keras").exists():
         raise FileNotFoundError(f"{run} is not a finished or checkpointed gan-tf run (no config.json/generator.keras)")

@@ -138,8 +138,6 @@ def evaluate_generator(generator, config: GANConfig, judge, seed=4321) -> dict:
     return judge.score(images, requested=requested)
 
 
-
-
 def format_report(report: dict) -> str:
     lines = []
     if "fcd" in report:

@@ -85,7 +85,7 @@ def parser():
 def _load_run(run):
     import keras
 
-    import gan_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
+    import hunt_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
 
     run = Path(run)
     needed = ["model.keras", "config.json", "classes.json"]

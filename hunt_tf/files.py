@@ -158,7 +158,7 @@ def decode_all(records, size, mode="resize", progress=True):
             record.error = str(err).replace(record.path, "").strip(" :'") or type(err).__name__
             return None
 
-    decoded = _parallel(load, [r for r in records], "decoding", progress)
+    decoded = _parallel(load, list(records), "decoding", progress)
     ok = np.array([d is not None for d in decoded], dtype=bool)
     pixels = np.zeros((len(records), size, size, 3), np.uint8)
     for i, d in enumerate(decoded):

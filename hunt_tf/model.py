@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers, regularizers
 
-from gan_tf.batchnorm import FusedBatchNormalization
+from hunt_tf.batchnorm import FusedBatchNormalization
 
 BACKBONES = {
     # name: (constructor, how it wants its pixels)

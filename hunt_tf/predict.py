@@ -19,11 +19,14 @@ from hunt_tf.report import predict_labels
 
 
 def predict_pixels(model, pixels, batch_size=64, tta=False):
-    """Class probabilities for uint8 images; `tta` also averages in the mirrored images."""
-    x = pixels.astype("float32")
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    """Class probabilities for uint8 images; `tta` also averages in the mirrored images.
+
+    The pixels go in as uint8: Keras casts each batch to the model's input dtype, so a large
+    test set is never held as float32 (4x the memory) all at once.
+    """
+    probs = model.predict(pixels, batch_size=batch_size, verbose=0)
     if tta:
-        probs = (probs + model.predict(x[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2.0
+        probs = (probs + model.predict(pixels[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2.0
     return probs
 
 

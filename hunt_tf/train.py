@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from gan_tf.atomic import save_model
+from gan_tf.atomic import save_model, write_json
 from gan_tf.runtime import configure
 from hunt_tf import audit, files
 from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
@@ -113,7 +113,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     config.image_size = image_size
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.json")
-    (run_dir / "classes.json").write_text(json.dumps(folder.class_names) + "\n")
+    write_json(run_dir / "classes.json", folder.class_names)
 
     runtime = configure(config.precision, config.jit, config.strategy)
     keras.utils.set_random_seed(config.seed)
@@ -156,7 +156,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         report = write_report(run_dir / "report", labels[val_idx], val_probs, folder.class_names,
                               images=pixels[val_idx], names=val_names)
     threshold = report.get("threshold")
-    (run_dir / "threshold.json").write_text(json.dumps({"threshold": threshold}) + "\n")
+    write_json(run_dir / "threshold.json", {"threshold": threshold})
     if folder.test:
         majority = int(np.bincount(folder.labels).argmax())
         ids, labels, _ = predict_records(model, folder.test, folder.class_names, image_size, config.resize_mode,
@@ -165,8 +165,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         report["submission"] = str(run_dir / "submission.csv")
         report["n_test"] = len(ids)
     return report
-
-
 
 
 def format_report(report: dict) -> str:

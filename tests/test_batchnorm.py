@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf.batchnorm import FusedBatchNormalization
+from hunt_tf.batchnorm import FusedBatchNormalization
 
 
 def twin_layers(shape, momentum=0.9):

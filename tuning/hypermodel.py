@@ -13,7 +13,7 @@ import keras_tuner as kt
 
 from hunt_tf.config import HuntConfig
 from hunt_tf.data import from_pixels
-from hunt_tf.train import build_model
+from hunt_tf.train import build_model, decode_training_images, split
 
 DEFAULTS = HuntConfig()
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
@@ -53,6 +53,15 @@ class HuntHyperModel(kt.HyperModel):
         self.val_pixels, self.val_labels = val_pixels, val_labels
         self.image_size = int(train_pixels.shape[1])
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
+
+    @classmethod
+    def from_folder(cls, folder, image_size, resize_mode="resize", val_split=0.2, epochs=DEFAULTS.epochs,
+                    jit_compile=False, seed=0):
+        """Decode a scanned folder's Train/ once and split it as `hunt-tf train` does (seeded, stratified)."""
+        pixels, labels = decode_training_images(folder, image_size, resize_mode)
+        train_idx, val_idx = split(labels, val_split, seed)
+        return cls(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx], len(folder.class_names),
+                   epochs, jit_compile, seed)
 
     def build(self, hp):
         config = define_space(hp, self.image_size)

@@ -123,7 +123,7 @@ class WorkerWatch:
 
 
 def trial_rows(tuner):
-    """One row per finished trial: id, status, score, seconds, epochs and every value."""
+    """One row per trial the oracle knows: id, status, score, seconds and every value."""
     rows = []
     for trial in tuner.oracle.trials.values():
         seconds = trial.metrics.get_best_value("trial_seconds") if trial.metrics.exists("trial_seconds") else None
@@ -131,7 +131,7 @@ def trial_rows(tuner):
                "seconds": None if seconds is None else round(seconds, 1)}
         row.update(trial.hyperparameters.values)
         rows.append(row)
-    return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0)))
+    return rows
 
 
 def write_outputs(tuner, run_dir, untuned=None):
@@ -140,8 +140,9 @@ def write_outputs(tuner, run_dir, untuned=None):
     rows = trial_rows(tuner)
     untuned_score = None if untuned is None else untuned["score"]
     if untuned is not None:
-        row = {"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"]}
-        rows = sorted([*rows, {**row, **kt_defaults()}], key=lambda r: (r["score"] is None, -(r["score"] or 0)))
+        rows.append({"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"],
+                     **kt_defaults()})
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0)))  # best first, unscored last
     first = ["trial", "status", "score", "seconds"]
     fields = first + sorted({k for r in rows for k in r} - set(first))
     with atomic_write(run_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -238,7 +239,6 @@ def run(args):
 
     from gan_tf.runtime import configure
     from hunt_tf import files
-    from hunt_tf.train import decode_training_images, split
     from tuning.hypermodel import HuntHyperModel
 
     run_dir = Path(args.run)
@@ -248,11 +248,8 @@ def run(args):
     size = args.image_size or files.default_image_size(folder.train)
     if args.val_split <= 0:
         raise ValueError("tuning needs a validation split (--val-split > 0)")
-    pixels, labels = decode_training_images(folder, size, args.resize_mode)  # once for every trial
-    train_idx, val_idx = split(labels, args.val_split, args.seed)
-    hypermodel = HuntHyperModel(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx],
-                                len(folder.class_names), epochs=args.max_epochs, jit_compile=runtime.jit_compile,
-                                seed=args.seed)
+    hypermodel = HuntHyperModel.from_folder(folder, size, args.resize_mode, args.val_split, epochs=args.max_epochs,
+                                            jit_compile=runtime.jit_compile, seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
     tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs, args.fresh,
                        args.seed, strategy, args.iterations)
@@ -278,7 +275,8 @@ def run(args):
             if logs is not None:
                 logs["trial_seconds"] = time.time() - self.start
 
-    print(f"tuning {args.tuner} on {len(train_idx)} train / {len(val_idx)} validation images at {size}px, "
+    print(f"tuning {args.tuner} on {len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation "
+          f"images at {size}px, "
           f"budget {args.budget_minutes:g} min | {runtime.describe()} | role {role()}")
     baseline = None
     if args.fresh:

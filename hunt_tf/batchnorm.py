@@ -2,8 +2,8 @@
 
 Keras 3's BatchNormalization computes moments and normalises with separate ops, and
 upcasts bfloat16/float16 inputs to float32 first: several passes over every activation.
-On this project's CPU (2 cores, AMX) that made BatchNorm cost more than the convolutions
-of the hunt CNN, and erased the whole bfloat16 speed-up. `FusedBatchNormV3` does it in one
+On this project's CPU (2 cores, AVX512-BF16) that made BatchNorm cost more than the
+convolutions of the hunt CNN, and erased the whole bfloat16 speed-up. `FusedBatchNormV3` does it in one
 pass, in the input's own dtype (statistics in float32), with a fused gradient.
 
 Same weights, same config, same maths as keras.layers.BatchNormalization (the moving
@@ -13,8 +13,10 @@ channels-last, renorm, masks and synchronized BN use the Keras implementation.
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+from gan_tf.runtime import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402
 
 
 @keras.saving.register_keras_serializable(package="gradient_hunt")
