@@ -7,23 +7,29 @@ STAMP  := $(VENV)/.installed
 # make gan [EPOCHS=] [DATASET=] [RUN=]
 EPOCHS  ?= 80
 DATASET ?= mnist
-RUN     ?= runs/gan
 # make tune / train-cnn [DATA=] [TRIALS=] [RUN=]; defaults: the demo folder that `make demo` builds
 DATA    ?= runs/demo/data
-TRIALS  ?= 12
-TUNE_RUN ?= runs/tune
-CNN_RUN ?= runs/hunt
+# TRIALS: stop the search after that many trials (any tuner); unset: Hyperband runs until its budget
+TRIALS  ?=
+BUDGET  ?= 15
 WORKERS ?= 2
 PORT    ?= 8470
+# RUN is each target's run directory, with a default of its own; train-cnn reads the tuned
+# hyperparameters of the default tuning run (or HPARAMS=path/to/best_hparams.json).
+GAN_RUN  = $(or $(RUN),runs/gan)
+TUNE_RUN = $(or $(RUN),runs/tune)
+CNN_RUN  = $(or $(RUN),runs/hunt)
+HPARAMS ?= runs/tune/best_hparams.json
+TRIALS_ARG = $(if $(TRIALS),--trials $(TRIALS))
 
 .PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench bench-tune tune-vs-untuned clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
 	@echo "make gan [EPOCHS= DATASET= RUN=]   train the DCGAN (resumes RUN if it exists)"
-	@echo "make tune [DATA= TRIALS=]                keras-tuner search -> $(TUNE_RUN)/best_hparams.json"
-	@echo "make tune-distributed [DATA= WORKERS=]   the same search, a chief + WORKERS workers on 127.0.0.1"
-	@echo "make train-cnn [DATA= RUN=]              train the hunt CNN (tuned when best_hparams.json exists)"
+	@echo "make tune [DATA= TRIALS= BUDGET= RUN=]   keras-tuner search -> RUN/best_hparams.json (RUN=runs/tune)"
+	@echo "make tune-distributed [DATA= WORKERS= TRIALS= BUDGET= RUN=]   the same, a chief + WORKERS workers on 127.0.0.1"
+	@echo "make train-cnn [DATA= RUN= HPARAMS=]     train the hunt CNN (RUN=runs/hunt; tuned when HPARAMS exists)"
 	@echo "make demo                 GAN -> hunt dataset -> tune -> CNN -> submission, scored"
 	@echo "make tensorboard          TensorBoard over runs/ on http://127.0.0.1:6006"
 	@echo "make test-slow            slow tests (real training on the 5k MNIST subset)"
@@ -51,25 +57,27 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 gan: $(STAMP)
-	$(BIN)/gan-tf train --dataset $(DATASET) --epochs $(EPOCHS) --run $(RUN) --resume
+	$(BIN)/gan-tf train --dataset $(DATASET) --epochs $(EPOCHS) --run $(GAN_RUN) --resume
 
 tune: $(STAMP)
-	$(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --trials $(TRIALS)
+	$(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --budget-minutes $(BUDGET) $(TRIALS_ARG)
 
 # keras-tuner's own chief/worker mode: the chief serves the oracle, workers run trials.
 tune-distributed: $(STAMP)
 	@set -e; export KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=$(PORT); \
-	KERASTUNER_TUNER_ID=chief $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) & chief=$$!; \
+	KERASTUNER_TUNER_ID=chief $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --budget-minutes $(BUDGET) \
+	  $(TRIALS_ARG) & chief=$$!; \
 	pids=""; for i in $$(seq 0 $$(($(WORKERS) - 1))); do \
-	  KERASTUNER_TUNER_ID=tuner$$i $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --trials $(TRIALS) \
+	  KERASTUNER_TUNER_ID=tuner$$i $(BIN)/hunt-tune $(DATA) --run $(TUNE_RUN) --tuner random --budget-minutes $(BUDGET) \
+	    $(TRIALS_ARG) \
 	    --threads 1 & pids="$$pids $$!"; \
 	done; for p in $$pids; do wait $$p || true; done; wait $$chief
 
 train-cnn: $(STAMP)
-	$(BIN)/hunt-tf train $(DATA) --run $(CNN_RUN) $(if $(wildcard $(TUNE_RUN)/best_hparams.json),--hparams $(TUNE_RUN)/best_hparams.json)
+	$(BIN)/hunt-tf train $(DATA) --run $(CNN_RUN) $(if $(wildcard $(HPARAMS)),--hparams $(HPARAMS))
 
 demo: $(STAMP)
-	$(BIN)/python -m tuning.demo
+	$(BIN)/python -m gradient_hunt.demo
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir runs --host 127.0.0.1 --port 6006

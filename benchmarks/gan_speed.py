@@ -18,7 +18,7 @@ import argparse
 import json
 import time
 
-from gan_tf.runtime import import_tensorflow
+from gradient_hunt.runtime import import_tensorflow
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -28,7 +28,7 @@ from gan_tf import datasets, train  # noqa: E402
 from gan_tf.config import GANConfig  # noqa: E402
 from gan_tf.gan import generate_images  # noqa: E402
 from gan_tf.quality import Judge  # noqa: E402
-from gan_tf.runtime import configure  # noqa: E402
+from gradient_hunt.runtime import configure  # noqa: E402
 
 THRESHOLD = 50.0
 

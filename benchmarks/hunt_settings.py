@@ -29,7 +29,7 @@ def main():
     args = p.parse_args()
     changes = [json.loads(s) for s in args.settings]
 
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
 
     configure("auto")
     import keras

@@ -55,7 +55,7 @@ def run_baseline(data, size, epochs):
     import numpy as np
     from PIL import Image
 
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
     from hunt_tf.config import HuntConfig
     from hunt_tf.train import build_model
 
@@ -71,7 +71,7 @@ def run_baseline(data, size, epochs):
 
 
 def run_ours(data, size, epochs, precision):
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
     from hunt_tf import files
     from hunt_tf.config import HuntConfig
     from hunt_tf.data import from_pixels
@@ -89,7 +89,7 @@ def run_ours(data, size, epochs, precision):
 
 
 def child(args):
-    from gan_tf.runtime import import_tensorflow
+    from gradient_hunt.runtime import import_tensorflow
 
     import_tensorflow()
     start = time.perf_counter()

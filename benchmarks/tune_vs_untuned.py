@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from tuning.demo import score_submission  # noqa: E402
+from gradient_hunt.demo import score_submission  # noqa: E402
 
 
 def jpeg_copy(src: Path, dst: Path, seed=0):

@@ -1,4 +1,4 @@
-"""Callbacks for GAN training: sample grids, quality metrics, checkpoints, NaN guard.
+"""Callbacks for GAN training: sample grids, quality metrics, checkpoints (and the core's NaN guard).
 
 All of them write into the run directory (PNG, CSV, TensorBoard event files) so a run
 can be watched live with `make tensorboard` and picked up again after a crash.
@@ -15,9 +15,12 @@ import keras
 import numpy as np
 from PIL import Image
 
-from gan_tf.atomic import atomic_write, save_model
 from gan_tf.gan import generate_images
-from gan_tf.runtime import import_tensorflow
+from gradient_hunt.atomic import atomic_write, save_model
+from gradient_hunt.nan_guard import NaNGuard
+from gradient_hunt.runtime import import_tensorflow
+
+__all__ = ["NaNGuard", "SampleGrid", "QualityMetrics", "Checkpoint", "image_grid", "save_png"]
 
 tf = import_tensorflow()
 
@@ -97,21 +100,6 @@ class QualityMetrics(keras.callbacks.Callback):
             if new_file:
                 writer.writerow(self.FIELDS)
             writer.writerow([done, round(seconds, 1)] + [round(float(report[k]), 4) for k in self.FIELDS[2:]])
-
-
-class NaNGuard(keras.callbacks.Callback):
-    """Stop at the first non-finite loss, saying so; the last good checkpoint stays."""
-
-    def __init__(self):
-        super().__init__()
-        self.tripped = False
-
-    def on_train_batch_end(self, batch, logs=None):
-        bad = [k for k, v in (logs or {}).items() if k.endswith("loss") and not math.isfinite(float(v))]
-        if bad and not self.tripped:
-            self.tripped = True
-            self.model.stop_training = True
-            print(f"\nstopping: {', '.join(bad)} became NaN/inf at batch {batch}; the last good checkpoint is kept")
 
 
 class Checkpoint(keras.callbacks.Callback):

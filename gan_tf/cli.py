@@ -15,9 +15,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from gan_tf.atomic import atomic_write, write_json
-from gan_tf.config import ARCHITECTURES, GANConfig, field_comments
-from gan_tf.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES, run_console_command
+from gan_tf.config import ARCHITECTURES, GANConfig
+from gan_tf.errors import DatasetError, RunError
+from gradient_hunt.atomic import atomic_write, write_json
+from gradient_hunt.console import run_console_command
+from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 
 DEFAULTS = GANConfig()
 
@@ -27,11 +29,12 @@ def _add_train(sub):
                        "(config.json, checkpoints, sample grids, TensorBoard logs, quality metrics).")
     p.add_argument("--run", default="runs/gan", help="run directory (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint, if any")
+    p.add_argument("--fresh", action="store_true", help="delete the run in --run first and start over")
     p.add_argument("--dataset", help="mnist (default; offline: the real 5k subset), mnist5k, fashion, idx:DIR, folder:DIR")
     p.add_argument("--arch", choices=ARCHITECTURES, help="network pair (default: dcgan)")
     p.add_argument("--conditional", action="store_true", default=None,
                    help="condition on labels, so `sample --digit D` works")
-    comments = field_comments(GANConfig)
+    comments = GANConfig.comments()
     for field, kind in [(f, int) for f in ("epochs", "batch_size", "latent_dim", "width", "kernel_size", "seed",
                                             "eval_every", "eval_samples")] + \
                        [(f, float) for f in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",
@@ -110,7 +113,7 @@ def cmd_train(args):
 
     # Only the options given on the command line: on --resume they are checked against the run.
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig) if getattr(args, f.name) is not None}
-    report = train.train(args.run, settings, resume=args.resume)
+    report = train.train(args.run, settings, resume=args.resume, fresh=args.fresh)
     print(train.format_report(report))
     print(f"run: {args.run}   (make tensorboard, then open http://127.0.0.1:6006)")
 
@@ -120,25 +123,25 @@ def _load_run(run):
 
     run = Path(run)
     if not (run / "config.json").exists() or not (run / "generator.keras").exists():
-        raise FileNotFoundError(f"{run} is not a finished or checkpointed gan-tf run (no config.json/generator.keras)")
+        raise RunError(f"{run} is not a finished or checkpointed gan-tf run (no config.json/generator.keras)")
     config = GANConfig.load(run / "config.json")
     try:
         generator = keras.saving.load_model(run / "generator.keras", compile=False)
     except Exception as err:
-        raise ValueError(f"cannot load {run / 'generator.keras'}: {err}") from None
+        raise RunError(f"cannot load {run / 'generator.keras'}: {err}") from None
     return config, generator
 
 
 def cmd_sample(args):
 
     from gan_tf.gan import conditional_classes, generate_images
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
 
     configure("float32")
     config, generator = _load_run(args.run)
     num_classes = conditional_classes(generator)
     if args.n < 1:
-        raise ValueError("--n must be at least 1")
+        raise RunError("--n must be at least 1")
     images = generate_images(generator, config.latent_dim, num_classes, args.n, digits=args.digit, seed=args.seed)
     write_images(images, args.out, args.prefix)
     print(f"wrote {len(images)} images to {args.out}")
@@ -152,7 +155,7 @@ def cmd_export(args):
     data = datasets.load(args.dataset)
     order = np.random.default_rng(0).permutation(len(data.images))[args.start : args.start + args.n]
     if len(order) < args.n:
-        raise ValueError(f"{args.dataset} has {len(data.images)} images; cannot export {args.n} from {args.start}")
+        raise DatasetError(f"{args.dataset} has {len(data.images)} images; cannot export {args.n} from {args.start}")
     labels = None if data.labels is None else data.labels[order]
     write_images(data.images[order], args.out, args.prefix, labels)
     print(f"wrote {len(order)} real images of {data.description} to {args.out}")
@@ -161,7 +164,7 @@ def cmd_export(args):
 def cmd_evaluate(args):
     from gan_tf import datasets, train
     from gan_tf.quality import Judge
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
 
     configure("float32")
     config, generator = _load_run(args.run)
@@ -173,18 +176,11 @@ def cmd_evaluate(args):
     print("mode shares: " + " ".join(f"{i}:{s:.2f}" for i, s in enumerate(report["mode_shares"])))
 
 
-def _expected_errors():
-    from gan_tf.datasets import DatasetError
-    from gan_tf.train import RunError
-
-    return DatasetError, RunError, FileNotFoundError, ValueError
-
-
 def main(argv=None):
     args = parser().parse_args(argv)
     command = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "export": cmd_export}[args.command]
     hint = f"; continue with: gan-tf train --resume --run {args.run}" if args.command == "train" else ""
-    return run_console_command(f"gan-tf {args.command}", lambda: command(args), _expected_errors, hint)
+    return run_console_command(f"gan-tf {args.command}", lambda: command(args), hint)
 
 
 if __name__ == "__main__":

@@ -4,25 +4,14 @@ that `--resume`, `gan-tf sample` and `gan-tf evaluate` rebuild exactly the same 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import json
-import re
-from pathlib import Path
 
-from gan_tf.atomic import write_json
+from gradient_hunt.settings import Settings
 
 ARCHITECTURES = ("dcgan", "dense")
 
 
-def field_comments(cls) -> dict:
-    """{field: its trailing comment} from a config dataclass's source: the comments that
-    document each default are also the `--help` text, so they cannot drift apart."""
-    pattern = re.compile(r"^\s+(\w+): [^=]+=.*?#\s*(.+)$")
-    return {m.group(1): m.group(2) for line in inspect.getsource(cls).splitlines() if (m := pattern.match(line))}
-
-
 @dataclasses.dataclass
-class GANConfig:
+class GANConfig(Settings):
     dataset: str = "mnist"  # mnist (offline: its 5k subset), mnist5k, fashion, idx:DIR, folder:DIR
     arch: str = "dcgan"  # dcgan (convolutional) or dense (the baseline)
     conditional: bool = False  # train on labels; then `sample --digit D` draws a chosen digit
@@ -43,12 +32,3 @@ class GANConfig:
     precision: str = "auto"  # auto, float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
     strategy: str = "default"  # default, mirrored, multi-worker
-
-    def save(self, path):
-        write_json(path, dataclasses.asdict(self))
-
-    @classmethod
-    def load(cls, path):
-        data = json.loads(Path(path).read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})

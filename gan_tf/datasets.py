@@ -21,14 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_tf.errors import DatasetError
+
 IMAGE_SIZE = 28
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 NAMES = ("mnist", "mnist5k", "fashion", "idx:DIR", "folder:DIR")
-
-
-class DatasetError(ValueError):
-    """A dataset name that is unknown, or data that cannot be read; the message says which."""
 
 
 @dataclasses.dataclass
@@ -133,32 +130,37 @@ def load_idx(directory, description=None) -> Dataset:
 
 
 def load_folder(directory) -> Dataset:
-    """Images under DIR, made greyscale 28x28; sub-folder names become class labels."""
-    from PIL import Image, UnidentifiedImageError
+    """Images under DIR, decoded by content, greyscale 28x28; sub-folder names become class labels."""
+    from PIL import Image
+
+    from gradient_hunt.images import DECODE_ERRORS, open_image, parallel_map, to_array
 
     directory = Path(directory)
     if not directory.is_dir():
         raise DatasetError(f"image folder not found: {directory}")
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise DatasetError(f"no image files in {directory}")
+        raise DatasetError(f"no files in {directory}")
     class_names = sorted({p.parent.name for p in files if p.parent != directory})
-    images, labels, skipped = [], [], []
-    for path in files:
+
+    def decode(path):
         try:
-            with Image.open(path) as img:
-                img = img.convert("L").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-                images.append(np.asarray(img))
-        except (OSError, UnidentifiedImageError, ValueError):
-            skipped.append(path.name)
-            continue
-        labels.append(class_names.index(path.parent.name) if path.parent.name in class_names else -1)
+            with open_image(path, draft_size=(IMAGE_SIZE, IMAGE_SIZE)) as img:
+                grey = Image.fromarray(to_array(img, channels=1)[..., 0])
+                return np.asarray(grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
+        except DECODE_ERRORS:
+            return None
+
+    decoded = parallel_map(decode, files, "decoding", progress=False)
+    skipped = [p.name for p, image in zip(files, decoded) if image is None]
+    kept = [(p, image) for p, image in zip(files, decoded) if image is not None]
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {directory}: {', '.join(skipped[:5])}", stacklevel=2)
-    if not images:
-        raise DatasetError(f"none of the image files in {directory} could be read")
+    if not kept:
+        raise DatasetError(f"none of the files in {directory} could be read as images")
+    labels = [class_names.index(p.parent.name) if p.parent != directory else -1 for p, _ in kept]
     y = np.array(labels) if class_names and min(labels) >= 0 else None
-    return _with_labels(np.stack(images), y, f"images in {directory}")
+    return _with_labels(np.stack([image for _, image in kept]), y, f"images in {directory}")
 
 
 def load(name: str) -> Dataset:
@@ -179,7 +181,7 @@ def load(name: str) -> Dataset:
 
 def to_training_pipeline(images, labels, batch_size, seed=0, conditional=False):
     """tf.data: uint8 held in memory, shuffled, batched, scaled to [-1, 1] per batch."""
-    from gan_tf.runtime import import_tensorflow
+    from gradient_hunt.runtime import import_tensorflow
 
     tf = import_tensorflow()
     data = (images, labels) if conditional else images

@@ -14,7 +14,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from gan_tf.runtime import import_tensorflow
+from gan_tf.errors import SampleError
+from gradient_hunt.runtime import import_tensorflow
 
 tf = import_tensorflow()
 
@@ -180,10 +181,10 @@ def generate_images(generator, latent_dim, num_classes, n, digits=None, seed=Non
             digits = np.arange(n) % num_classes
         labels = np.broadcast_to(np.asarray(digits, dtype="int32"), (n,)).reshape(n, 1)
         if labels.min() < 0 or labels.max() >= num_classes:
-            raise ValueError(f"digit must be in 0..{num_classes - 1}")
+            raise SampleError(f"digit must be in 0..{num_classes - 1}")
         inputs = [z, labels]
     elif digits is not None:
-        raise ValueError("this generator is not conditional: it cannot draw a chosen digit")
+        raise SampleError("this generator is not conditional: it cannot draw a chosen digit")
     else:
         inputs = z
     images = generator.predict(inputs, batch_size=batch_size, verbose=0)

@@ -14,25 +14,20 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 from scipy import linalg
 
-from gan_tf.atomic import save_model
+from gan_tf.errors import DatasetError
+from gradient_hunt.atomic import save_model
+from gradient_hunt.cache import cache_dir
 
 CLASSIFIER_VERSION = "v1"  # bump when the architecture or training recipe changes
 FEATURES_LAYER = "features"
 # A class counts as "covered" when it holds at least this share of uniform (1/num_classes).
 MODE_PRESENT_FRACTION = 0.25
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "gradient-hunt"
 
 
 def build_digit_classifier(num_classes=10):
@@ -87,7 +82,7 @@ class Judge:
     def for_dataset(cls, images, labels, name, n=2500, epochs=10, verbose=True):
         """Load the cached classifier for this data, or train one (about a minute on 2 CPU cores)."""
         if labels is None:
-            raise ValueError("quality metrics need a labelled dataset (mnist, mnist5k, fashion, or labelled idx/folder)")
+            raise DatasetError("quality metrics need a labelled dataset (mnist, mnist5k, fashion, or labelled idx/folder)")
         digest = hashlib.sha1(images.tobytes() + labels.tobytes()).hexdigest()[:12]
         path = cache_dir() / f"classifier-{CLASSIFIER_VERSION}-{digest}.keras"
         if path.exists():

@@ -16,14 +16,12 @@ import keras
 import numpy as np
 
 from gan_tf import callbacks, datasets, networks
-from gan_tf.atomic import save_model, write_json
 from gan_tf.config import GANConfig
+from gan_tf.errors import RunError
 from gan_tf.gan import GAN
-from gan_tf.runtime import configure
-
-
-class RunError(RuntimeError):
-    """A run directory that cannot be used as asked; the message says why."""
+from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.rundir import open_run
+from gradient_hunt.runtime import configure
 
 
 def build_gan(config: GANConfig, num_classes: int) -> GAN:
@@ -48,36 +46,14 @@ def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
     )
 
 
-def prepare_run_dir(run_dir: Path, settings: dict, resume: bool) -> GANConfig:
-    """Create the run directory with a new config, or, for `--resume`, reuse the saved one.
-
-    On resume only `epochs` may change (to train longer); any other setting that differs
-    from the saved run is an error rather than a silent mix of two configurations.
-    """
-    config_path = run_dir / "config.json"
-    if config_path.exists():
-        if not resume:
-            raise RunError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run")
-        config = GANConfig.load(config_path)
-        clashes = [f"{k}={getattr(config, k)!r} (asked: {v!r})" for k, v in settings.items()
-                   if k != "epochs" and getattr(config, k) != v]
-        if clashes:
-            raise RunError(f"{run_dir} was trained with {', '.join(clashes)}; choose another run directory")
-        config.epochs = settings.get("epochs", config.epochs)
-    else:
-        config = GANConfig(**settings)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(config_path)
-    return config
-
-
-def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> dict:
+def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fresh=False) -> dict:
     """Train (or continue) a run with GANConfig fields from `settings`; returns the final
-    quality report (also written to metrics.json)."""
+    quality report (also written to metrics.json).
+
+    On `resume`, only `epochs` may differ from the saved run (to train longer)."""
     run_dir = Path(run_dir)
-    config = prepare_run_dir(run_dir, dict(settings or {}), resume)
+    config, _ = open_run(run_dir, GANConfig, dict(settings or {}), resume=resume, fresh=fresh, may_change=("epochs",))
     runtime = configure(config.precision, config.jit, config.strategy)
-    keras.utils.set_random_seed(config.seed)
     data = datasets.load(config.dataset)
     if config.conditional and data.labels is None:
         raise RunError(f"--conditional needs labels, and {config.dataset} has none")
@@ -89,6 +65,9 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None) -> 
 
         judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=config.eval_samples)
 
+    # Seeded after the judge, whose first-use training reseeds the global generators:
+    # the same --seed gives the same run whether or not the judge was cached.
+    keras.utils.set_random_seed(config.seed)
     checkpoint = callbacks.Checkpoint(run_dir)
     with runtime.strategy.scope():  # variables, optimizer slots included, live on every replica
         gan = build_gan(config, data.num_classes)

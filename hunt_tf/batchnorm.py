@@ -13,7 +13,7 @@ channels-last, renorm, masks and synchronized BN use the Keras implementation.
 
 from __future__ import annotations
 
-from gan_tf.runtime import import_tensorflow
+from gradient_hunt.runtime import import_tensorflow
 
 tf = import_tensorflow()
 import keras  # noqa: E402

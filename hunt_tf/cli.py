@@ -2,7 +2,7 @@
 
     hunt-tf audit DATA
     hunt-tf train DATA --run runs/hunt [--hparams runs/tune/best_hparams.json]
-    hunt-tf predict --run runs/hunt --images DIR --out submission.csv [--tta]
+    hunt-tf predict --run runs/hunt --images DIR --out submission.csv [--tta] [--ids stem|name|path]
     hunt-tf evaluate --run runs/hunt --data DATA
 """
 
@@ -14,19 +14,25 @@ import json
 import sys
 from pathlib import Path
 
-from hunt_tf.config import OPTIMIZERS, SCHEDULES, HuntConfig
+from gradient_hunt.console import run_console_command
+from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
+from hunt_tf.choices import ARCHITECTURES, ID_STYLES, OPTIMIZERS, PRESETS, RESIZE_MODES, SCHEDULES
+from hunt_tf.config import HuntConfig
+from hunt_tf.errors import RunError
 
 DEFAULTS = HuntConfig()
 CHOICES = {
-    "resize_mode": ("resize", "crop", "pad"),
-    "augment": ("none", "light", "standard", "robust", "strong"),
-    "backbone": ("cnn", "efficientnetb0", "resnet50v2", "mobilenetv2", "convnexttiny"),
+    "resize_mode": RESIZE_MODES,
+    "augment": tuple(PRESETS),
+    "backbone": ARCHITECTURES,
     "optimizer": OPTIMIZERS,
     "schedule": SCHEDULES,
-    "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-    "jit": ("auto", "on", "off"),
-    "strategy": ("default", "mirrored", "multi-worker"),
+    "precision": PRECISIONS,
+    "jit": JIT_CHOICES,
+    "strategy": STRATEGIES,
 }
+ID_HELP = ("how a submission Id is made from a test file: stem (name without extension, Kaggle's usual), "
+           "name (with it), path (below the test folder); ids that would repeat are an error (default: stem)")
 
 
 def _bool(text):
@@ -38,9 +44,7 @@ def _bool(text):
 
 
 def _add_config_options(p):
-    from gan_tf.config import field_comments
-
-    comments = field_comments(HuntConfig)
+    comments = HuntConfig.comments()
     for field in dataclasses.fields(HuntConfig):
         default = getattr(DEFAULTS, field.name)
         kind = {bool: _bool, int: int, float: float}.get(type(default), str)
@@ -60,6 +64,10 @@ def parser():
     t.add_argument("--run", default="runs/hunt", help="run directory (default: %(default)s)")
     t.add_argument("--hparams", help="JSON of tuned hyperparameters (best_hparams.json from `make tune`)")
     t.add_argument("--tta", action="store_true", help="test-time augmentation for the submission (mirror average)")
+    t.add_argument("--ids", choices=ID_STYLES, default="stem", help=ID_HELP)
+    t.add_argument("--fresh", action="store_true",
+                   help="delete the run in --run first; without it, the same settings resume or re-predict the run, "
+                        "and other settings are refused")
     _add_config_options(t)
 
     pr = sub.add_parser("predict", help="predict a folder of images with a trained run",
@@ -68,6 +76,7 @@ def parser():
     pr.add_argument("--images", required=True, help="folder of images (decoded by content)")
     pr.add_argument("--out", default="submission.csv", help="(default: %(default)s)")
     pr.add_argument("--tta", action="store_true", help="average with mirrored images")
+    pr.add_argument("--ids", choices=ID_STYLES, default="stem", help=ID_HELP)
 
     ev = sub.add_parser("evaluate", help="metrics of a trained run on a labelled folder",
                         description="Accuracy, precision, recall, F1, ROC AUC and PNGs on DATA/Train/<class>/... "
@@ -86,72 +95,72 @@ def _load_run(run):
     import keras
 
     import hunt_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
+    from hunt_tf.train import load_decision
 
     run = Path(run)
     needed = ["model.keras", "config.json", "classes.json"]
     missing = [n for n in needed if not (run / n).exists()]
     if missing:
-        raise FileNotFoundError(f"{run} is not a trained hunt-tf run (missing {', '.join(missing)})")
+        raise RunError(f"{run} is not a trained hunt-tf run (missing {', '.join(missing)})")
     try:
         model = keras.saving.load_model(run / "model.keras")
     except Exception as err:
-        raise ValueError(f"cannot load {run / 'model.keras'}: {err}") from None
+        raise RunError(f"cannot load {run / 'model.keras'}: {err}") from None
     config = HuntConfig.load(run / "config.json")
     classes = json.loads((run / "classes.json").read_text())
     if model.output_shape[-1] != len(classes):
-        raise ValueError(f"{run}/model.keras has {model.output_shape[-1]} outputs but the run has {len(classes)} classes")
-    threshold_file = run / "threshold.json"
-    threshold = json.loads(threshold_file.read_text())["threshold"] if threshold_file.exists() else None
-    return model, config, classes, threshold
+        raise RunError(f"{run}/model.keras has {model.output_shape[-1]} outputs but the run has {len(classes)} classes")
+    return model, config, classes, load_decision(run)
 
 
 def cmd_train(args):
     from hunt_tf import train
+    from hunt_tf.report import format_report
 
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(HuntConfig)
                 if getattr(args, f.name) is not None}
-    report = train.train(args.data, args.run, settings, hparams=args.hparams, tta=args.tta)
-    print(train.format_report(report))
+    report = train.train(args.data, args.run, settings, hparams=args.hparams, tta=args.tta, fresh=args.fresh,
+                         ids=args.ids)
+    print(format_report(report))
     if "submission" in report:
         print(f"submission: {report['submission']} ({report['n_test']} rows)")
     print(f"run: {args.run}  (report in {args.run}/report/, `make tensorboard` to watch training)")
 
 
 def cmd_predict(args):
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
     from hunt_tf import files
-    from hunt_tf.predict import predict_records, write_submission
+    from hunt_tf.predict import predict_records, submission_ids, write_submission
 
     configure("float32")
-    model, config, classes, threshold = _load_run(args.run)
+    model, config, classes, decision = _load_run(args.run)
     records = files.scan_images(args.images)
     if not records:
         raise files.DataError(f"no files in {args.images}")
-    ids, labels, _ = predict_records(model, records, classes, config.image_size, config.resize_mode, threshold,
-                                     tta=args.tta)
+    ids = submission_ids(records, Path(args.images), args.ids)
+    labels, _ = predict_records(model, records, classes, config.image_size, config.resize_mode,
+                                decision["threshold"], decision["fallback_class"], tta=args.tta)
     write_submission(args.out, ids, labels)
     print(f"wrote {len(ids)} rows to {args.out}")
 
 
 def cmd_evaluate(args):
-    from gan_tf.runtime import configure
+    from gradient_hunt.runtime import configure
     from hunt_tf import files
     from hunt_tf.predict import predict_pixels
-    from hunt_tf.report import write_report
-    from hunt_tf.train import decode_training_images
+    from hunt_tf.report import format_report, write_report
+    from hunt_tf.splits import decode_training_images
 
     configure("float32")
-    model, config, classes, threshold = _load_run(args.run)
+    model, config, classes, decision = _load_run(args.run)
     folder = files.scan(args.data)
     if folder.class_names != classes:
         raise files.DataError(f"{args.data} has classes {folder.class_names}; the run was trained on {classes}")
     images, labels = decode_training_images(folder, config.image_size, config.resize_mode)
     probs = predict_pixels(model, images)
     report = write_report(Path(args.run) / "evaluation", labels, probs, classes, images,
-                          [Path(r.path).name for r in folder.train], threshold=threshold)  # training's threshold
-    from hunt_tf.train import format_report
-
-    print(format_report(report).replace("validation", "evaluation"))
+                          [Path(r.path).name for r in folder.train], threshold=decision["threshold"])  # training's
+    print(format_report(report, "evaluation"))
 
 
 def cmd_audit(args):
@@ -160,20 +169,10 @@ def cmd_audit(args):
     print(audit.format_audit(audit.audit(files.scan(args.data))))
 
 
-def _expected_errors():
-    from hunt_tf.files import DataError
-    from hunt_tf.model import WeightsError
-
-    return DataError, WeightsError, FileNotFoundError, ValueError
-
-
 def main(argv=None):
-    from gan_tf.runtime import run_console_command
-
     args = parser().parse_args(argv)
     command = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "audit": cmd_audit}[args.command]
-    return run_console_command(f"hunt-tf {args.command}", lambda: command(args), _expected_errors,
-                               "; run the same command again to resume")
+    return run_console_command(f"hunt-tf {args.command}", lambda: command(args), "; run the same command again to resume")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-from gan_tf.atomic import write_json
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "cosine", "step", "plateau")
+from gradient_hunt.settings import Settings, SettingsError
 
 
 @dataclasses.dataclass
-class HuntConfig:
+class HuntConfig(Settings):
     # data
     image_size: int = 0  # 0 = chosen from the data (median shorter side, 16..128)
     resize_mode: str = "resize"  # resize | crop (native pixels, keeps artefacts) | pad
@@ -46,22 +43,24 @@ class HuntConfig:
     class_weights: bool = True  # weight classes by inverse frequency
     seed: int = 0
     # runtime
-    precision: str = "auto"
-    jit: str = "auto"
-    strategy: str = "default"
+    precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
+    jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
+    strategy: str = "default"  # default, mirrored (local GPUs), multi-worker (TF_CONFIG)
 
-    def save(self, path):
-        write_json(path, dataclasses.asdict(self))
 
-    @classmethod
-    def load(cls, path):
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    @classmethod
-    def from_dict(cls, data, base=None):
-        """A config from `base` (or the defaults) with the known keys of `data` applied."""
-        known = {f.name: f.type for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
-        return dataclasses.replace(base or cls(), **data)
+def resolve_config(settings: dict, hparams_path=None) -> HuntConfig:
+    """Defaults <- best_hparams.json (when given) <- settings from the command line."""
+    config = HuntConfig()
+    if hparams_path:
+        path = Path(hparams_path)
+        if not path.exists():
+            raise SettingsError(f"hyperparameter file not found: {path}")
+        try:
+            tuned = json.loads(path.read_text())
+        except ValueError as err:
+            raise SettingsError(f"{path} is not JSON: {err}") from None
+        tuned = tuned.get("hparams", tuned)
+        known = {k: v for k, v in tuned.items() if hasattr(config, k)}
+        config = HuntConfig.from_dict(known)
+        print(f"using tuned hyperparameters from {path}: " + ", ".join(f"{k}={v}" for k, v in known.items()))
+    return HuntConfig.from_dict(settings, base=config)

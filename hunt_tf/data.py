@@ -12,28 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan_tf.runtime import import_tensorflow
+from gradient_hunt.runtime import import_tensorflow
+from gradient_hunt.settings import SettingsError
+from hunt_tf.choices import PRESETS
 
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-# Named augmentation presets. Geometric changes help photos but cost accuracy on small
-# centred images (measured: 0.84 vs 0.98 on the digit demo), so the default is "light".
-# Blur and JPEG re-compression teach the detector to ignore low-level traces that differ
-# between generators and between compressions: "robust" is for unseen generators.
-PRESETS = {
-    "none": {},
-    "light": {"flip": True},
-    "standard": {"flip": True, "rotation": 0.03, "zoom": 0.05, "translation": 0.05, "contrast": 0.1},
-    "robust": {"flip": True, "blur": 0.3, "jpeg": 0.3},
-    "strong": {"flip": True, "rotation": 0.05, "zoom": 0.1, "translation": 0.1, "contrast": 0.2,
-               "blur": 0.3, "jpeg": 0.3},
-}
-
 
 def _check_preset(name):
     if name not in PRESETS:
-        raise ValueError(f"unknown augmentation preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise SettingsError(f"unknown augmentation preset {name!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -56,6 +45,8 @@ def batch_augmenter(preset="standard", strength=1.0, seed=0):
 
 
 def _gaussian_blur(image, sigma):
+    # Not keras.layers.RandomGaussianBlur: that blurs every image of a batch, and the presets
+    # blur each image with a probability (Wang et al. 2020), per image, inside tf.data.
     radius = 2
     x = tf.range(-radius, radius + 1, dtype=tf.float32)
     k = tf.exp(-(x**2) / (2.0 * sigma**2))
@@ -71,11 +62,12 @@ def image_augmenter(preset="standard", strength=1.0, seed=0):
     if not (p_blur or p_jpeg):
         return None
 
+    def recompress(image):
+        return tf.reshape(tf.image.random_jpeg_quality(image / 255.0, 40, 95) * 255.0, tf.shape(image))
+
     def augment(image):  # float32 0..255, (H, W, 3)
-        if p_jpeg:
-            recompressed = tf.image.random_jpeg_quality(image / 255.0, 40, 95) * 255.0
-            image = tf.cond(tf.random.uniform(()) < p_jpeg, lambda: tf.reshape(recompressed, tf.shape(image)),
-                            lambda: image)
+        if p_jpeg:  # encoded and decoded only when it applies (inside the branch): JPEG is the costly step
+            image = tf.cond(tf.random.uniform(()) < p_jpeg, lambda: recompress(image), lambda: image)
         if p_blur:
             sigma = tf.random.uniform((), 0.4, 1.5)
             image = tf.cond(tf.random.uniform(()) < p_blur, lambda: _gaussian_blur(image, sigma), lambda: image)

@@ -3,8 +3,9 @@
     DATA/Train/<class>/...   (any class folder names; nested folders are fine)
     DATA/Test/ or DATA/Test_Images/
 
-`scan` reads every file once (with a progress bar) and keeps what the audit needs:
-format, size, colour mode. Files that do not decode are named and left out of training.
+`scan` reads every file's header once (with a progress bar) and keeps what the audit needs:
+format, size, colour mode. Files that do not decode are named and left out of training;
+every test file, readable or not, keeps its place (each gets a submission row).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gradient_hunt.images import DECODE_ERRORS, check_size, open_image, parallel_map, to_array
+from hunt_tf.choices import RESIZE_MODES
+from hunt_tf.errors import DataError
+
+__all__ = ["DataError", "Folder", "ImageRecord", "scan", "scan_images", "decode_all", "load_pixels"]
+
 TEST_DIR_NAMES = ("Test", "Test_Images", "test", "test_images")
-RESIZE_MODES = ("resize", "crop", "pad")
-
-
-class DataError(ValueError):
-    """A folder that cannot be used as asked; the message says why."""
+# Files that operating systems leave in folders; they are not images and not worth a warning.
+JUNK_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db"}
 
 
 @dataclasses.dataclass
@@ -43,10 +47,6 @@ class ImageRecord:
     def extension(self):
         return Path(self.path).suffix.lower().lstrip(".")
 
-    @property
-    def id(self):
-        return Path(self.path).stem
-
 
 @dataclasses.dataclass
 class Folder:
@@ -55,18 +55,41 @@ class Folder:
     train: list[ImageRecord]  # decodable training images
     test: list[ImageRecord]  # every test file, decodable or not (each gets a submission row)
     skipped: list[ImageRecord]  # training files that could not be decoded
+    test_dir: Path | None = None
 
     @property
     def labels(self):
         return np.array([r.label for r in self.train], dtype=np.int64)
 
+    @property
+    def majority_class(self) -> int:
+        return int(np.bincount(self.labels).argmax())
+
 
 def _is_hidden(path: Path) -> bool:
-    return any(part.startswith(".") for part in path.parts)
+    return any(part.startswith(".") or part == "__MACOSX" for part in path.parts)
 
 
-def _files(directory: Path):
-    return sorted(p for p in directory.rglob("*") if p.is_file() and not _is_hidden(p.relative_to(directory)))
+def list_files(directory: Path) -> list[Path]:
+    """Image candidates under `directory`, sorted; hidden and junk files left out.
+
+    A dangling symlink is kept (it decodes to an error that names it), never silently dropped.
+    """
+    found = []
+    for p in sorted(directory.rglob("*")):
+        if _is_hidden(p.relative_to(directory)) or p.name.lower() in JUNK_NAMES:
+            continue
+        if p.is_file() or (p.is_symlink() and not p.exists()):
+            found.append(p)
+    return found
+
+
+def _reason(err, path) -> str:
+    if isinstance(err, FileNotFoundError) and Path(path).is_symlink():
+        return "broken symlink"
+    if isinstance(err, UnidentifiedImageError):
+        return "not an image"
+    return str(err).replace(str(path), "").strip(" :'") or type(err).__name__
 
 
 def probe(path, label=-1) -> ImageRecord:
@@ -75,14 +98,10 @@ def probe(path, label=-1) -> ImageRecord:
     try:
         with Image.open(path) as img:
             fmt, size, mode = img.format or "", img.size, img.mode
+        check_size(*size)
         return ImageRecord(str(path), label, fmt, size[0], size[1], mode)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
-        if os.path.getsize(path) == 0:
-            reason = "empty file"
-        elif isinstance(err, UnidentifiedImageError):
-            reason = "not an image"
-        else:
-            reason = str(err).replace(str(path), "").strip(" :'") or type(err).__name__
+    except (*DECODE_ERRORS, UnidentifiedImageError) as err:
+        reason = "empty file" if os.path.isfile(path) and os.path.getsize(path) == 0 else _reason(err, path)
         return ImageRecord(str(path), label, "", 0, 0, "", error=reason)
 
 
@@ -93,55 +112,43 @@ def find_test_dir(root: Path):
     return None
 
 
+def _names(records, limit=5):
+    names = ", ".join(f"{Path(r.path).name} ({r.error})" for r in records[:limit])
+    return names + (f" and {len(records) - limit} more" if len(records) > limit else "")
+
+
 def scan(root, progress=True) -> Folder:
-    """Scan DATA once: classes from Train/'s sub-folders, every file probed by content."""
+    """Scan DATA once: classes from Train/'s non-empty sub-folders, every file probed by content."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
     train_dir = root / "Train" if (root / "Train").is_dir() else root / "train"
     if not train_dir.is_dir():
         raise DataError(f"{root} has no Train/ folder (expected Train/<class>/... and Test/)")
-    class_dirs = sorted(d for d in train_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-    jobs = [(path, label) for label, d in enumerate(class_dirs) for path in _files(d)]
-    counts = {d.name: sum(1 for _, lab in jobs if lab == i) for i, d in enumerate(class_dirs)}
-    nonempty = [name for name, c in counts.items() if c]
-    if len(nonempty) < 2:
-        found = ", ".join(f"{k} ({v} files)" for k, v in counts.items()) or "none"
+    class_dirs = sorted(d for d in train_dir.iterdir() if d.is_dir() and not _is_hidden(Path(d.name)))
+    files = {d.name: list_files(d) for d in class_dirs}
+    empty = [name for name, found in files.items() if not found]
+    if empty:  # a class with no examples would be an output that never trains
+        warnings.warn(f"ignoring empty class folder(s): {', '.join(empty)}", stacklevel=2)
+    class_names = [name for name, found in files.items() if found]
+    if len(class_names) < 2:
+        found = ", ".join(f"{k} ({len(v)} files)" for k, v in files.items()) or "none"
         raise DataError(f"{train_dir} needs at least two class folders with images; found: {found}")
+    jobs = [(path, label) for label, name in enumerate(class_names) for path in files[name]]
     test_dir = find_test_dir(root)
-    test_jobs = [(path, -1) for path in _files(test_dir)] if test_dir else []
+    test_jobs = [(path, -1) for path in list_files(test_dir)] if test_dir else []
 
-    records = _probe_all(jobs + test_jobs, progress)
+    records = parallel_map(lambda job: probe(*job), jobs + test_jobs, "scanning", progress)
     train = [r for r in records[: len(jobs)] if r.ok]
     skipped = [r for r in records[: len(jobs)] if not r.ok]
     test = records[len(jobs) :]
     if skipped:
-        names = ", ".join(f"{Path(r.path).name} ({r.error})" for r in skipped[:5])
-        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-        warnings.warn(f"skipping {len(skipped)} unreadable training file(s): {names}{more}", stacklevel=2)
+        warnings.warn(f"skipping {len(skipped)} unreadable training file(s): {_names(skipped)}", stacklevel=2)
     bad_test = [r for r in test if not r.ok]
     if bad_test:
-        warnings.warn(
-            f"{len(bad_test)} test file(s) cannot be decoded ({', '.join(Path(r.path).name for r in bad_test[:5])}); "
-            "they still get a row in the submission, with the most common class",
-            stacklevel=2,
-        )
-    return Folder(root, [d.name for d in class_dirs], train, test, skipped)
-
-
-def _parallel(fn, items, desc, progress):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm import tqdm
-
-    # Pillow releases the GIL while decoding, so threads use every core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = pool.map(fn, items)
-        return list(tqdm(results, total=len(items), desc=desc, unit="file", disable=not progress, leave=False))
-
-
-def _probe_all(jobs, progress):
-    return _parallel(lambda job: probe(*job), jobs, "scanning", progress)
+        warnings.warn(f"{len(bad_test)} test file(s) cannot be decoded: {_names(bad_test)}; "
+                      "they still get a row in the submission, with the most common class", stacklevel=2)
+    return Folder(root, class_names, train, test, skipped, test_dir)
 
 
 def decode_all(records, size, mode="resize", progress=True):
@@ -149,25 +156,28 @@ def decode_all(records, size, mode="resize", progress=True):
 
     Returns (pixels, ok): `ok[i]` is False for a file whose pixels do not decode (a
     truncated file passes the header check); those are marked on the record (`error`),
-    get black pixels here, and are named in one warning.
+    get black pixels here, and are named in one warning. Threads share a pixel budget,
+    so a folder of huge photos decodes them one at a time.
     """
+    records = list(records)
+
     def load(record):
         try:
             return load_pixels(record.path, size, mode)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-            record.error = str(err).replace(record.path, "").strip(" :'") or type(err).__name__
+        except DECODE_ERRORS as err:
+            record.error = _reason(err, record.path)
             return None
 
-    decoded = _parallel(load, list(records), "decoding", progress)
+    weights = [max(1, r.width * r.height) for r in records]
+    decoded = parallel_map(load, records, "decoding", progress, weights=weights)
     ok = np.array([d is not None for d in decoded], dtype=bool)
     pixels = np.zeros((len(records), size, size, 3), np.uint8)
     for i, d in enumerate(decoded):
         if d is not None:
             pixels[i] = d
     if not ok.all():
-        bad = [Path(r.path).name for r, good in zip(records, ok) if not good]
-        warnings.warn(f"{len(bad)} file(s) could not be decoded: {', '.join(bad[:5])}"
-                      + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""), stacklevel=2)
+        bad = [r for r, good in zip(records, ok) if not good]
+        warnings.warn(f"{len(bad)} file(s) could not be decoded: {_names(bad)}", stacklevel=2)
     return pixels, ok
 
 
@@ -176,21 +186,7 @@ def scan_images(directory, progress=True) -> list[ImageRecord]:
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"image folder not found: {directory}")
-    return _probe_all([(p, -1) for p in _files(directory)], progress)
-
-
-def to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Any Pillow image -> uint8 RGB; 16-bit and float images are scaled, not clipped."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
-        return np.repeat(arr[..., None], 3, axis=-1)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        img = img.convert("RGBA")
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img)
-    return np.asarray(img.convert("RGB"))
+    return parallel_map(lambda p: probe(p), list_files(directory), "scanning", progress)
 
 
 def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
@@ -198,30 +194,23 @@ def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
 
     resize: the whole image squeezed to size x size (smooths fine generator artefacts);
     crop:   a centre crop at native resolution (keeps them), padded if the image is smaller;
-    pad:    the whole image shrunk to fit, aspect kept, padded to a square.
+    pad:    the whole image scaled to fit, aspect kept, padded to a square.
     """
-    with Image.open(path) as img:
-        if img.format == "JPEG" and mode != "crop":
-            img.draft("RGB", (size, size))  # decode at 1/2, 1/4, 1/8 scale: much faster, same result
-        img = ImageOps.exif_transpose(img)
+    if mode not in RESIZE_MODES:
+        raise DataError(f"unknown resize mode {mode!r}; choose from {', '.join(RESIZE_MODES)}")
+    with open_image(path, draft_size=None if mode == "crop" else (size, size)) as img:
         if mode == "crop":
             w, h = img.size
             left, top = max(0, (w - size) // 2), max(0, (h - size) // 2)
-            img = img.crop((left, top, left + min(w, size), top + min(h, size)))
-            rgb = to_rgb_array(img)
+            rgb = to_array(img.crop((left, top, left + min(w, size), top + min(h, size))))
             out = np.zeros((size, size, 3), np.uint8)
             oy, ox = (size - rgb.shape[0]) // 2, (size - rgb.shape[1]) // 2
             out[oy : oy + rgb.shape[0], ox : ox + rgb.shape[1]] = rgb
             return out
-        rgb = Image.fromarray(to_rgb_array(img))
-        if mode == "pad":
-            rgb.thumbnail((size, size), Image.BILINEAR)
-            out = Image.new("RGB", (size, size))
-            out.paste(rgb, ((size - rgb.width) // 2, (size - rgb.height) // 2))
-            return np.asarray(out)
-        if mode != "resize":
-            raise ValueError(f"unknown resize mode {mode!r}; choose from {', '.join(RESIZE_MODES)}")
-        return np.asarray(rgb.resize((size, size), Image.BILINEAR, reducing_gap=2.0))
+        rgb = Image.fromarray(to_array(img))
+    if mode == "pad":
+        return np.asarray(ImageOps.pad(rgb, (size, size), Image.BILINEAR, color=(0, 0, 0)))
+    return np.asarray(rgb.resize((size, size), Image.BILINEAR, reducing_gap=2.0))
 
 
 def default_image_size(records) -> int:

@@ -12,20 +12,12 @@ from __future__ import annotations
 import keras
 from keras import layers, regularizers
 
+from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
-
-BACKBONES = {
-    # name: (constructor, how it wants its pixels)
-    "efficientnetb0": ("EfficientNetB0", "raw"),  # rescales internally
-    "resnet50v2": ("ResNet50V2", "symmetric"),
-    "mobilenetv2": ("MobileNetV2", "symmetric"),
-    "convnexttiny": ("ConvNeXtTiny", "raw"),  # normalises internally
-}
-ARCHITECTURES = ("cnn", *BACKBONES)
-
-
-class WeightsError(ValueError):
-    """Pretrained weights that cannot be had; the message names the alternatives."""
+from hunt_tf.choices import ARCHITECTURES, BACKBONES
+from hunt_tf.config import HuntConfig
+from hunt_tf.errors import WeightsError
+from hunt_tf.optim import make_optimizer
 
 
 def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name):
@@ -44,7 +36,7 @@ def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, d
                      pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none"):
     """A Keras functional model from raw RGB pixels to class probabilities (softmax)."""
     if backbone not in ARCHITECTURES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
+        raise SettingsError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     if backbone == "cnn":
         x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
@@ -56,6 +48,16 @@ def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, d
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"hunt_{backbone}")
+
+
+def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compile=False, steps_per_epoch=1):
+    """The classifier a HuntConfig describes, compiled with its optimizer and schedule."""
+    model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
+                             config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
+                             config.weights)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return model
 
 
 def _backbone(inputs, name, weights, image_size):

@@ -1,21 +1,46 @@
 """Predictions for a folder of images and the submission.csv (Id, Label), written atomically.
 
 Every file gets exactly one row: files that cannot be decoded get the most common
-training class (and a warning), so a submission is never short of ids.
+training class (and a warning), so a submission is never short of ids. Two files that
+would share an Id (`a.jpg` and `a.png`, or `x/1.png` and `y/1.png`) are an error that
+names them, unless `--ids name|path` makes the ids distinct.
 """
 
 from __future__ import annotations
 
 import csv
-import warnings
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from gan_tf.atomic import atomic_write
+from gradient_hunt.atomic import atomic_write
+from hunt_tf.choices import ID_STYLES
+from hunt_tf.errors import DataError
 from hunt_tf.files import decode_all
 from hunt_tf.report import predict_labels
+
+
+def submission_ids(records, root, style="stem") -> list[str]:
+    """One Id per record: the file name without extension (stem, Kaggle's usual), with it
+    (name), or the path below the test folder (path); colliding ids are a DataError."""
+    if style not in ID_STYLES:
+        raise DataError(f"unknown id style {style!r}; choose from {', '.join(ID_STYLES)}")
+    ids = []
+    for r in records:
+        path = Path(r.path)
+        relative = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
+        ids.append({"stem": path.stem, "name": path.name, "path": relative.as_posix()}[style])
+    owners = defaultdict(list)
+    for i, r in zip(ids, records):
+        owners[i].append(r.path)
+    clashes = {i: paths for i, paths in owners.items() if len(paths) > 1}
+    if clashes:
+        shown = "; ".join(f"{i!r} <- {', '.join(paths)}" for i, paths in list(clashes.items())[:3])
+        better = ID_STYLES[ID_STYLES.index(style) + 1 :]
+        raise DataError(f"{len(clashes)} submission id(s) would appear twice: {shown}"
+                        + (f"; choose how ids are formed with --ids {'|'.join(better)}" if better else ""))
+    return ids
 
 
 def predict_pixels(model, pixels, batch_size=64, tta=False):
@@ -32,21 +57,17 @@ def predict_pixels(model, pixels, batch_size=64, tta=False):
 
 def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
                     fallback_label=0, tta=False, progress=True):
-    """(ids, label names, probabilities) for every record, decodable or not."""
+    """(label names, probabilities) for every record, decodable or not (those get `fallback_label`)."""
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
     pixels, decoded = decode_all([records[i] for i in readable], image_size, resize_mode, progress)
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
     if decoded.any():
         probs[np.array(readable)[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
     labels = predict_labels(probs, threshold)
-    return [r.id for r in records], [class_names[i] for i in labels], probs
+    return [class_names[i] for i in labels], probs
 
 
 def write_submission(path, ids, labels):
-    duplicates = [i for i, c in Counter(ids).items() if c > 1]
-    if duplicates:
-        warnings.warn(f"{len(duplicates)} id(s) appear twice (same name, different extension): "
-                      f"{', '.join(duplicates[:5])}", stacklevel=2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from gan_tf.runtime import import_tensorflow
+from gradient_hunt.runtime import import_tensorflow
 
 import_tensorflow()
 

@@ -1,6 +1,6 @@
 import pytest
 
-from gan_tf.atomic import atomic_write, write_json
+from gradient_hunt.atomic import atomic_write, write_json
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

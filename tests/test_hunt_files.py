@@ -49,7 +49,7 @@ def messy(tmp_path):
 
 
 def test_scan_decodes_by_content_and_names_unreadable_files(messy):
-    from hunt_tf.train import decode_training_images
+    from hunt_tf.splits import decode_training_images
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -3,8 +3,11 @@ import numpy as np
 import pytest
 
 from hunt_tf import data
-from hunt_tf.model import ARCHITECTURES, WeightsError, build_classifier
-from hunt_tf.train import HuntConfig, build_model, make_optimizer
+from hunt_tf.choices import ARCHITECTURES, PRESETS
+from hunt_tf.config import HuntConfig
+from hunt_tf.errors import WeightsError
+from hunt_tf.model import build_classifier, build_model
+from hunt_tf.optim import make_optimizer
 
 
 def fit_one_step(model, size=32, classes=2):
@@ -74,7 +77,7 @@ def test_cosine_schedule_warms_up_then_decays():
     assert values[2] > values[3] > values[4]
 
 
-@pytest.mark.parametrize("preset", list(data.PRESETS))
+@pytest.mark.parametrize("preset", list(PRESETS))
 def test_every_augmentation_preset_runs_and_keeps_shapes(preset):
     pixels = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
     ds = data.from_pixels(pixels, [0, 1, 0, 1], batch_size=4, training=True, augment=preset)

@@ -1,22 +1,43 @@
+import json
+
 import keras
 import numpy as np
 import pytest
 
-from gan_tf import runtime
+from gradient_hunt import precision, runtime
 from tests.test_gan_model import real_batch, tiny_gan
 
 
-def test_precision_policy_follows_the_hardware(monkeypatch):
+def test_cpu_precision_follows_the_measurement_not_the_cpu_flags(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "slow"))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # the flag says bfloat16...
+    probes = []
+    slow_bf16 = lambda: probes.append(1) or {"float32": 1.0, "mixed_bfloat16": 1.5}  # noqa: E731
+    choice = precision.cpu_precision(slow_bf16)  # ...the measurement says no (this machine's Xeon)
+    assert choice == "float32" and "0.67x" in choice.reason
+    assert precision.cpu_precision(slow_bf16) == "float32" and len(probes) == 1  # measured once, then cached
+    cached = json.loads((tmp_path / "slow" / "gradient-hunt" / "precision.json").read_text())
+    assert list(cached) == [f"{precision.cpu_model()} | TensorFlow {runtime.import_tensorflow().__version__}"]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fast"))
+    assert precision.cpu_precision(lambda: {"float32": 1.5, "mixed_bfloat16": 1.0}) == "mixed_bfloat16"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)  # no instructions: nothing to measure
+    assert precision.cpu_precision(lambda: pytest.fail("measured a CPU without bfloat16")) == "float32"
+
+
+def test_precision_policy_asked_for_wins_and_gpus_use_float16(monkeypatch):
     tf = runtime.import_tensorflow()
-    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
-    assert runtime.choose_precision("auto", tf, gpus=[]) == "mixed_bfloat16"
-    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
-    assert runtime.choose_precision("auto", tf, gpus=[]) == "float32"
+    monkeypatch.setattr(runtime, "cpu_precision", lambda: precision.Choice("float32", "measured"))
+    assert runtime.choose_precision("auto", tf, gpus=[]) == ("float32", "measured")
     monkeypatch.setattr(runtime, "_gpu_supports_float16", lambda tf, gpus: True)
-    assert runtime.choose_precision("auto", tf, gpus=["gpu0"]) == "mixed_float16"
-    assert runtime.choose_precision("float32", tf, gpus=["gpu0"]) == "float32"  # a flag overrides
+    assert runtime.choose_precision("auto", tf, gpus=["gpu0"])[0] == "mixed_float16"
+    assert runtime.choose_precision("float32", tf, gpus=["gpu0"]) == ("float32", "asked for")
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         runtime.choose_precision("fp8", tf, gpus=[])
+
+
+def test_the_probe_times_both_precisions():
+    timings = precision.measure(rounds=1)
+    assert set(timings) == {"float32", "mixed_bfloat16"} and all(0 < t < 5 for t in timings.values())
 
 
 def test_xla_is_off_on_cpu_unless_asked(monkeypatch):

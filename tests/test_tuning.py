@@ -12,7 +12,7 @@ import pytest
 
 from hunt_tf import cli as hunt_cli
 from hunt_tf.config import HuntConfig
-from hunt_tf.train import build_model
+from hunt_tf.model import build_model
 from tests.test_hunt_files import write_messy_folder
 from tuning import search
 from tuning.hypermodel import HuntHyperModel, define_space

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import math
 
+import keras
 import keras_tuner as kt
 
+from hunt_tf.choices import OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.data import from_pixels
-from hunt_tf.train import build_model, decode_training_images, split
+from hunt_tf.model import build_model
+from hunt_tf.splits import decode_training_images, split
 
 DEFAULTS = HuntConfig()
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
 BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
+# "strong" adds geometry, which costs accuracy on small centred images (see hunt_tf.choices).
+AUGMENT_CHOICES = [name for name in PRESETS if name != "strong"]
 
 
 def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
@@ -34,10 +39,10 @@ def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
         batchnorm=hp.Boolean("batchnorm", default=d.batchnorm),
         l2=hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3], default=d.l2),
         dropout=hp.Float("dropout", 0.0, 0.5, step=0.1, default=d.dropout),
-        optimizer=hp.Choice("optimizer", ["adam", "adamw", "sgd", "rmsprop"], default=d.optimizer),
+        optimizer=hp.Choice("optimizer", list(OPTIMIZERS), default=d.optimizer),
         learning_rate=hp.Float("learning_rate", 3e-4, 1e-2, sampling="log", default=d.learning_rate),
-        schedule=hp.Choice("schedule", ["constant", "cosine", "step", "plateau"], default=d.schedule),
-        augment=hp.Choice("augment", ["none", "light", "standard", "robust"], default=d.augment),
+        schedule=hp.Choice("schedule", list(SCHEDULES), default=d.schedule),
+        augment=hp.Choice("augment", AUGMENT_CHOICES, default=d.augment),
         aug_strength=hp.Float("aug_strength", 0.5, 1.5, step=0.25, default=d.aug_strength),
         batch_size=hp.Choice("batch_size", [16, 32, 64], default=d.batch_size),
     )
@@ -64,6 +69,12 @@ class HuntHyperModel(kt.HyperModel):
                    epochs, jit_compile, seed)
 
     def build(self, hp):
+        # Each trial starts from a clean Keras state: without this, every finished trial's
+        # graphs and layer names stay alive and a long search's memory grows trial by trial.
+        # clear_session also forgets the global dtype policy: keep the run's precision.
+        policy = keras.mixed_precision.global_policy()
+        keras.backend.clear_session(free_memory=True)
+        keras.mixed_precision.set_global_policy(policy)
         config = define_space(hp, self.image_size)
         # Hyperband runs a trial from tuner/initial_epoch to tuner/epochs with a fresh optimizer:
         # the LR schedule must span exactly those epochs. Spanning max_epochs instead, a 2-epoch
@@ -79,8 +90,6 @@ class HuntHyperModel(kt.HyperModel):
         val_ds = from_pixels(self.val_pixels, self.val_labels, 64)
         callbacks = list(callbacks or [])
         if config.schedule == "plateau":
-            import keras
-
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))
         kwargs.setdefault("epochs", self.epochs)
         kwargs.pop("shuffle", None)

@@ -1,6 +1,6 @@
 """The whole story in one command (`make demo`): GAN -> hunt folder -> tune -> CNN -> score.
 
-    .venv/bin/python -m tuning.demo [--root runs/demo] [--gan-epochs 60]
+    .venv/bin/python -m gradient_hunt.demo [--root runs/demo] [--gan-epochs 60]
 
 Every step is one of the project's own commands, run in order; each resumes or skips
 when its output is already there, so running the demo again after a kill continues it.

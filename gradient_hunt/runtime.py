@@ -1,9 +1,9 @@
 """Runtime setup that every command shares: quiet logs, devices, precision, XLA, strategy.
 
 This is the one place that decides how TensorFlow runs; `gan_tf`, `hunt_tf` and `tuning`
-all call it (it lives here because `gan_tf` must not import the other packages)::
+all call it::
 
-    from gan_tf.runtime import import_tensorflow, configure
+    from gradient_hunt.runtime import import_tensorflow, configure
     tf = import_tensorflow()            # before anything else touches TensorFlow
     rt = configure(precision="auto")    # memory growth, mixed precision, XLA, strategy
     print(rt.describe())
@@ -17,11 +17,17 @@ import logging
 import os
 import sys
 import tempfile
-import warnings
+
+from gradient_hunt.errors import UserError
+from gradient_hunt.precision import cpu_precision
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 JIT_CHOICES = ("auto", "on", "off")
+
+
+class RuntimeSettingError(UserError, ValueError):
+    """A precision, XLA or strategy setting that cannot be used here."""
 
 
 @contextlib.contextmanager
@@ -72,16 +78,6 @@ def list_gpus():
         return tf.config.list_physical_devices("GPU")
 
 
-def cpu_has_bf16() -> bool:
-    """True when the CPU executes bfloat16 matmuls natively (AMX or AVX512-BF16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 @dataclasses.dataclass
 class Runtime:
     """What `configure` decided, to log and to pass on (`jit_compile` to `compile`)."""
@@ -89,13 +85,14 @@ class Runtime:
     device: str  # "cpu" or "gpu"
     num_gpus: int
     precision: str  # the Keras dtype policy in force
+    precision_reason: str  # why: measured, asked for, or the hardware
     jit_compile: bool
     strategy: object  # a tf.distribute.Strategy
 
     def describe(self) -> str:
         name = type(self.strategy).__name__
         where = f"{self.num_gpus} GPU(s)" if self.num_gpus else "CPU"
-        return f"{where}, precision {self.precision}, XLA {'on' if self.jit_compile else 'off'}, strategy {name}"
+        return f"{where}, precision {self.precision} ({self.precision_reason}), XLA {'on' if self.jit_compile else 'off'}, strategy {name}"
 
 
 def _gpu_supports_float16(tf, gpus) -> bool:
@@ -107,14 +104,18 @@ def _gpu_supports_float16(tf, gpus) -> bool:
     return bool(gpus)
 
 
-def choose_precision(requested: str, tf, gpus) -> str:
+def choose_precision(requested: str, tf, gpus) -> tuple[str, str]:
+    """(Keras dtype policy, why): float16 on tensor-core GPUs; on a CPU, whatever measured faster."""
     if requested not in PRECISIONS:
-        raise ValueError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
+        raise RuntimeSettingError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
     if requested != "auto":
-        return requested
+        return requested, "asked for"
     if gpus:
-        return "mixed_float16" if _gpu_supports_float16(tf, gpus) else "float32"
-    return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+        if _gpu_supports_float16(tf, gpus):
+            return "mixed_float16", "tensor-core GPU"
+        return "float32", "GPU without tensor cores"
+    choice = cpu_precision()
+    return str(choice), choice.reason
 
 
 def make_strategy(name: str, tf):
@@ -124,16 +125,16 @@ def make_strategy(name: str, tf):
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task)")
+            raise RuntimeSettingError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task)")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    raise RuntimeSettingError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
 def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default", threads: int = 0) -> Runtime:
     """Set up devices and the global Keras dtype policy; call once, before building models.
 
     - GPUs: memory growth on (so two processes can share one), float16 where it has tensor cores.
-    - CPU: bfloat16 where the CPU has AMX/AVX512-BF16, float32 otherwise.
+    - CPU: bfloat16 where a timed probe found it faster on this CPU (gradient_hunt.precision), else float32.
     - XLA: on for GPUs; off on CPU, where it measured slower for these models.
     - threads: CPU threads per op pool (0 = TensorFlow's default, all cores).
     """
@@ -152,36 +153,16 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised by an earlier call in this process
             pass
-    policy = choose_precision(precision, tf, gpus)
+    policy, reason = choose_precision(precision, tf, gpus)
     keras.mixed_precision.set_global_policy(policy)
     if jit not in JIT_CHOICES:
-        raise ValueError(f"unknown jit setting {jit!r}; choose from {', '.join(JIT_CHOICES)}")
+        raise RuntimeSettingError(f"unknown jit setting {jit!r}; choose from {', '.join(JIT_CHOICES)}")
     jit_compile = bool(gpus) if jit == "auto" else jit == "on"
     return Runtime(
         device="gpu" if gpus else "cpu",
         num_gpus=len(gpus),
         precision=policy,
+        precision_reason=reason,
         jit_compile=jit_compile,
         strategy=make_strategy(strategy, tf),
     )
-
-
-def run_console_command(prog, command, expected_errors, interrupted_hint=""):
-    """How every console script here runs a command: warnings as one line, TensorFlow
-    imported quietly, an expected error as one `prog: error: ...` line with exit code 2
-    (no traceback wall), Ctrl-C as exit code 130 with a hint.
-
-    `expected_errors` is called after TensorFlow is imported, so it may import the modules
-    that define the error classes.
-    """
-    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
-    import_tensorflow()  # before Keras: keeps TensorFlow's start-up lines off the terminal
-    try:
-        command()
-    except expected_errors() as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted{interrupted_hint}", file=sys.stderr)
-        return 130
-    return 0

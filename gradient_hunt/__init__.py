@@ -1,0 +1,13 @@
+"""gradient_hunt: the core that gan_tf, hunt_tf and tuning share, and the end-to-end demo.
+
+    runtime    how TensorFlow runs: quiet import, devices, precision, XLA, strategy
+    precision  the measured choice between float32 and bfloat16 on this CPU (cached)
+    console    how a console script runs a command: one-line user errors, tracebacks for bugs
+    errors     UserError, the base of every error that is the user's to fix
+    atomic     files written in one step
+    settings   dataclass configs whose comments are the --help text, saved as JSON
+    images     decoding any image file by content, within a memory budget
+    demo       `make demo`: GAN -> hunt folder -> tune -> CNN -> score
+
+Nothing here imports gan_tf, hunt_tf or tuning.
+"""

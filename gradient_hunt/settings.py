@@ -1,0 +1,71 @@
+"""Settings: a dataclass config whose trailing comments are also its `--help` text, saved as JSON.
+
+    @dataclasses.dataclass
+    class MyConfig(Settings):
+        epochs: int = 10  # passes over the data
+    MyConfig.comments()["epochs"]      # "passes over the data"
+    config.save(run / "config.json"); MyConfig.load(run / "config.json")
+
+A run directory keeps the config it ran with; `clashes` says which asked-for settings differ
+from it, so a command can refuse to mix two configurations in one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import re
+from pathlib import Path
+
+from gradient_hunt.atomic import write_json
+from gradient_hunt.errors import UserError
+
+_COMMENTED_FIELD = re.compile(r"^\s+(\w+): [^=]+=.*?#\s*(.+)$")
+
+
+class SettingsError(UserError, ValueError):
+    """A settings file or a setting that does not fit the config."""
+
+
+class Settings:
+    """Mixin for config dataclasses: comments as help, JSON save/load, strict updates."""
+
+    @classmethod
+    def comments(cls) -> dict:
+        """{field: its trailing comment} from the class source, so help and defaults cannot drift apart."""
+        found = {}
+        for klass in reversed(cls.__mro__):
+            if dataclasses.is_dataclass(klass):
+                found.update({m.group(1): m.group(2) for line in inspect.getsource(klass).splitlines()
+                              if (m := _COMMENTED_FIELD.match(line))})
+        return found
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def save(self, path):
+        write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, path):
+        """The config saved in a run; keys this version does not know (an older run's) are ignored."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise SettingsError(f"cannot read {path}: {err}") from None
+        return cls(**{k: v for k, v in data.items() if k in cls.field_names()})
+
+    @classmethod
+    def from_dict(cls, data: dict, base=None):
+        """`base` (or the defaults) with `data` applied; an unknown key is an error, not a silent no-op."""
+        unknown = sorted(set(data) - set(cls.field_names()))
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        return dataclasses.replace(base or cls(), **data)
+
+    def clashes(self, asked: dict, may_change=()) -> list[str]:
+        """`name=saved (asked: new)` for every asked setting that differs from this saved config."""
+        return [f"{k}={getattr(self, k)!r} (asked: {v!r})" for k, v in asked.items()
+                if k not in may_change and getattr(self, k) != v]

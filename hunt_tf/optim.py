@@ -1,0 +1,42 @@
+"""The optimizer and learning-rate schedule a HuntConfig names.
+
+    optimizer = make_optimizer(config, steps_per_epoch=40)   # cosine with warm-up by default
+"""
+
+from __future__ import annotations
+
+import keras
+
+from gradient_hunt.settings import SettingsError
+from hunt_tf.choices import OPTIMIZERS, SCHEDULES
+from hunt_tf.config import HuntConfig
+
+
+def learning_rate(config: HuntConfig, steps_per_epoch: int):
+    """A float, or a schedule over `config.epochs` epochs ("plateau" is a callback: constant here)."""
+    lr = config.learning_rate
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "cosine":
+        warmup = min(total // 2, config.warmup_epochs * steps_per_epoch)
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else lr, total - warmup, alpha=0.01,
+            warmup_target=lr if warmup else None, warmup_steps=warmup)
+    if config.schedule == "step":
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(total * 0.5), int(total * 0.75)], [lr, lr * 0.1, lr * 0.01])
+    if config.schedule not in SCHEDULES:
+        raise SettingsError(f"unknown schedule {config.schedule!r}; choose from {', '.join(SCHEDULES)}")
+    return lr
+
+
+def make_optimizer(config: HuntConfig, steps_per_epoch: int):
+    lr = learning_rate(config, steps_per_epoch)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    raise SettingsError(f"unknown optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,59 @@
+"""A time budget that ends a search through its oracle, so a distributed search ends too.
+
+    budget = SearchBudget(tuner.oracle, minutes=15)       # single process, or the chief
+    tuner.search(callbacks=[trial_clock(budget.deadline)])  # every process that trains
+
+keras-tuner's chief leaves its serving loop only after it has answered some worker's
+request for a trial with STOPPED. So the budget is enforced where trials are handed out:
+past the deadline, `create_trial` answers STOPPED to everyone who asks. A trial still
+running at the deadline stops after its current epoch (TrialClock) and is marked "cut":
+it ran fewer epochs than the others, so its score never competes (tuning.outputs).
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class SearchBudget:
+    def __init__(self, oracle, minutes: float, start: float | None = None):
+        import keras_tuner as kt
+
+        self.oracle = oracle
+        self.deadline = (start or time.time()) + minutes * 60
+        self.spent = False
+        create = oracle.create_trial
+
+        def create_trial(tuner_id):
+            if time.time() < self.deadline:
+                return create(tuner_id)
+            self.spent = True
+            oracle.tuner_ids.discard(tuner_id)  # what keras-tuner does when it answers STOPPED itself
+            return kt.engine.trial.Trial(oracle.hyperparameters.copy(), trial_id="stopped",
+                                         status=kt.engine.trial.TrialStatus.STOPPED)
+
+        oracle.create_trial = create_trial  # also what the chief's gRPC handler calls
+
+
+def trial_clock(deadline: float, log_path=None):
+    """A Keras callback for every trial: times it (`trial_seconds`) and stops it at `deadline`
+    (`budget_cut` = 1 in its metrics); `log_path` gets a line per trial started."""
+    import keras
+
+    class TrialClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+            if log_path is not None:  # which process ran which trial
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(log_path, "a") as f:
+                    f.write(f"{time.strftime('%H:%M:%S')} trial started\n")
+
+        def on_epoch_end(self, epoch, logs=None):
+            cut = time.time() > deadline
+            if logs is not None:
+                logs["trial_seconds"] = time.time() - self.start
+                logs["budget_cut"] = float(cut)
+            if cut:
+                self.model.stop_training = True
+
+    return TrialClock()

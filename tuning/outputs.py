@@ -1,0 +1,115 @@
+"""What a search leaves behind: trials.csv, best_hparams.json, the untuned baseline, a table.
+
+    rows, best = write_outputs(tuner, run_dir, untuned=untuned_baseline(hypermodel, run_dir, epochs=15))
+
+Only trials that finished with a score compete: a running, failed or invalid trial, and a
+trial cut short by the time budget (fewer epochs than the rest), are listed but never best.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+from gradient_hunt.atomic import atomic_write, write_json
+from gradient_hunt.errors import UserError
+
+
+class NothingFinished(UserError):
+    """A search with no finished trial (and no untuned baseline) has no best hyperparameters."""
+
+
+def was_cut(trial) -> bool:
+    """True for a trial that the time budget stopped before its last epoch."""
+    return trial.metrics.exists("budget_cut") and bool(trial.metrics.get_last_value("budget_cut"))
+
+
+def competes(trial) -> bool:
+    """A trial whose score may be the best: it finished all its epochs, and has a score."""
+    return trial.status == "COMPLETED" and trial.score is not None and not was_cut(trial)
+
+
+def trial_rows(tuner):
+    """One row per trial the oracle knows: id, status (CUT: stopped by the budget), score, seconds, values."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        seconds = trial.metrics.get_best_value("trial_seconds") if trial.metrics.exists("trial_seconds") else None
+        status = "CUT" if trial.status == "COMPLETED" and was_cut(trial) else trial.status
+        row = {"trial": trial.trial_id, "status": status, "score": trial.score,
+               "seconds": None if seconds is None else round(seconds, 1)}
+        row.update(trial.hyperparameters.values)
+        rows.append(row)
+    return rows
+
+
+def write_outputs(tuner, run_dir, untuned=None):
+    """trials.csv (the untuned defaults as a row of their own) and best_hparams.json."""
+    run_dir = Path(run_dir)
+    rows = trial_rows(tuner)
+    untuned_score = None if untuned is None else untuned["score"]
+    if untuned is not None:
+        rows.append({"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"],
+                     **kt_defaults()})
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0)))  # best first, unscored last
+    first = ["trial", "status", "score", "seconds"]
+    fields = first + sorted({k for r in rows for k in r} - set(first))
+    with atomic_write(run_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    # Not oracle.get_best_trials: it pads its answer with running and invalid trials (score None).
+    finished = sorted((t for t in tuner.oracle.trials.values() if competes(t)), key=lambda t: -t.score)
+    if not finished and untuned_score is None:
+        raise NothingFinished("no trial finished, so there are no best hyperparameters to write; "
+                              "give the search more time (--budget-minutes) or run it again to continue")
+    if finished and (untuned_score is None or finished[0].score > untuned_score):
+        best = finished[0]
+        hparams = {k: v for k, v in best.hyperparameters.values.items()
+                   if not k.startswith("tuner/")}  # Hyperband's bookkeeping is not a setting for training
+        result = {"trial_id": best.trial_id, "score": best.score}
+    else:  # the search found nothing better than the defaults: say so, and recommend them
+        hparams = dict(kt_defaults())
+        result = {"trial_id": "untuned", "score": untuned_score}
+    result.update(objective="val_accuracy", untuned_score=untuned_score, hparams=hparams)
+    write_json(run_dir / "best_hparams.json", result)
+    return rows, result
+
+
+def kt_defaults():
+    import keras_tuner as kt
+
+    from tuning.hypermodel import define_space
+
+    hp = kt.HyperParameters()
+    define_space(hp, image_size=64)
+    return hp.values
+
+
+def untuned_baseline(hypermodel, run_dir, epochs):
+    """{score, epochs, seconds} of the untuned defaults, same data and epochs; cached for resumes."""
+    import keras_tuner as kt
+
+    path = Path(run_dir) / "untuned.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    hp = kt.HyperParameters()
+    start = time.time()
+    history = hypermodel.fit(hp, hypermodel.build(hp), epochs=epochs, verbose=0)
+    baseline = {"score": float(max(history.history["val_accuracy"])), "epochs": epochs,
+                "seconds": round(time.time() - start, 1)}
+    write_json(path, baseline)
+    return baseline
+
+
+def print_table(rows, limit=10):
+    keys = ["trial", "score", "seconds", "backbone", "filters", "depth", "kernel_size", "augment", "optimizer",
+            "learning_rate", "batch_size"]
+    print("  ".join(f"{k[:12]:>12s}" for k in keys))
+    for r in rows[:limit]:
+        cells = []
+        for k in keys:
+            v = r.get(k)
+            cells.append(f"{v:12.4g}" if isinstance(v, float) else f"{str(v):>12s}")
+        print("  ".join(cells))
