@@ -15,7 +15,6 @@ The reference loop is written here from the tutorial's description (its networks
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from gradient_hunt.runtime import import_tensorflow
@@ -28,6 +27,7 @@ from gan_tf import datasets, train  # noqa: E402
 from gan_tf.config import GANConfig  # noqa: E402
 from gan_tf.gan import generate_images  # noqa: E402
 from gan_tf.quality import Judge  # noqa: E402
+from gradient_hunt.atomic import write_json  # noqa: E402
 from gradient_hunt.runtime import configure  # noqa: E402
 
 THRESHOLD = 50.0
@@ -163,8 +163,7 @@ def main():
         lambda: generate_images(ref.generator, ref.latent_dim, 0, judge.n, seed=1), judge, args.budget))
     results["time_to_quality"] = quality
     results["precision"] = runtime.precision
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
+    write_json(args.out, results)  # creates runs/ on a fresh clone
     print(f"real-vs-real floor {judge.real_floor:.2f}; results in {args.out}")
 
 

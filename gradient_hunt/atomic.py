@@ -22,6 +22,7 @@ def atomic_write(path):
     .keras, NumPy appends .npz otherwise), and holds the process id, for runs in parallel.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # e.g. runs/ on a fresh clone
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         yield tmp

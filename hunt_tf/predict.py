@@ -26,14 +26,12 @@ def submission_ids(records, root, style="stem") -> list[str]:
     (name), or the path below the test folder (path); colliding ids are a DataError."""
     if style not in ID_STYLES:
         raise DataError(f"unknown id style {style!r}; choose from {', '.join(ID_STYLES)}")
-    ids = []
-    for r in records:
-        path = Path(r.path)
-        relative = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
-        ids.append({"stem": path.stem, "name": path.name, "path": relative.as_posix()}[style])
+    relative = [Path(r.path).relative_to(root) if root is not None and Path(r.path).is_relative_to(root)
+                else Path(Path(r.path).name) for r in records]
+    ids = [{"stem": p.stem, "name": p.name, "path": p.as_posix()}[style] for p in relative]
     owners = defaultdict(list)
-    for i, r in zip(ids, records):
-        owners[i].append(r.path)
+    for i, p in zip(ids, relative):
+        owners[i].append(p.as_posix())
     clashes = {i: paths for i, paths in owners.items() if len(paths) > 1}
     if clashes:
         shown = "; ".join(f"{i!r} <- {', '.join(paths)}" for i, paths in list(clashes.items())[:3])

@@ -12,3 +12,9 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         raise RuntimeError("killed mid-write")
     assert path.read_text() == '{\n  "lr": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_hparams.json"]
+
+
+def test_writing_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path):
+    # `make bench-gan` on a fresh clone measured everything, then crashed writing runs/bench-gan.json.
+    write_json(tmp_path / "runs" / "bench-gan.json", {"ok": True})
+    assert (tmp_path / "runs" / "bench-gan.json").read_text() == '{\n  "ok": true\n}\n'

@@ -130,3 +130,16 @@ def test_help_texts_come_from_the_config_comments(capsys):
         cli.main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "size of the noise vector (default: 64)" in out
+
+
+def test_the_same_seed_gives_the_same_run_whether_the_judge_was_cached_or_not(tmp_path, idx_dir, monkeypatch):
+    import keras
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))  # run 1 trains the judge first
+    args = ["train", "--dataset", f"idx:{idx_dir}", "--epochs", "1", *TINY, "--seed", "3"]
+    assert cli.main([*args, "--run", str(tmp_path / "first")]) == 0
+    assert cli.main([*args, "--run", str(tmp_path / "second")]) == 0  # run 2 loads it from the cache
+    first, second = (keras.saving.load_model(tmp_path / name / "generator.keras").get_weights()
+                     for name in ("first", "second"))
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(a, b, atol=1e-5)

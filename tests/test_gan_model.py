@@ -104,3 +104,19 @@ def test_generated_images_are_uint8_in_the_full_range():
     assert to_uint8(np.array([-1.0, 0.0, 1.0, 3.0])).tolist() == [0, 128, 255, 255]
     images = tiny_gan().generate(5, seed=0)
     assert images.dtype == np.uint8 and images.shape == (5, 28, 28, 1)
+
+
+def test_the_weight_average_follows_the_generator_with_its_warm_up_decay():
+    g = networks.build_generator("dcgan", latent_dim=8, width=4)
+    d = networks.build_discriminator("dcgan", width=4)
+    gan = GAN(g, d, latent_dim=8, seed=1, ema_decay=0.999)
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2),
+                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=False)
+    start = [w.numpy().copy() for w in gan.ema_generator.weights]
+    gan.fit(real_batch(16), batch_size=16, epochs=1, verbose=0, shuffle=False)  # one step: iterations becomes 1
+    decay = min(0.999, (1.0 + 1) / (10.0 + 1))  # the warm-up, not 0.999, early in training
+    for average, before, current in zip(gan.ema_generator.weights, start, gan.generator.weights):
+        np.testing.assert_allclose(average.numpy(), decay * before + (1 - decay) * current.numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    assert gan.sampler is gan.ema_generator
+    assert not all(np.allclose(a.numpy(), b.numpy()) for a, b in zip(gan.ema_generator.weights, gan.generator.weights))

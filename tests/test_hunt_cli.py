@@ -1,4 +1,3 @@
-import csv
 import json
 import os
 import shutil
@@ -6,20 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
-import numpy as np
 import pytest
 
 from hunt_tf import cli
-from tests.test_hunt_files import write_messy_folder
+from tests.conftest import read_rows, write_messy_folder
 
 TINY = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--image-size", "16",
         "--precision", "float32", "--val-split", "0.3"]
-
-
-def read_rows(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")
@@ -59,27 +51,6 @@ def test_predict_cli_in_a_fresh_process_matches_the_training_run(trained, tmp_pa
                           env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])))
     assert done.returncode == 0, done.stderr
     assert read_rows(out) == read_rows(run / "submission.csv")
-
-
-def test_save_then_load_gives_the_same_predictions(trained):
-    from hunt_tf import files
-    from hunt_tf.predict import predict_pixels
-
-    data, run = trained
-    model = keras.saving.load_model(run / "model.keras")
-    shutil.copy(run / "model.keras", run.parent / "copy.keras")
-    again = keras.saving.load_model(run.parent / "copy.keras")
-    records = [r for r in files.scan_images(data / "Test", progress=False) if r.ok]
-    pixels, ok = files.decode_all(records, 16, progress=False)
-    assert ok.all()
-    np.testing.assert_allclose(predict_pixels(model, pixels), predict_pixels(again, pixels), rtol=1e-6)
-
-
-def test_tta_predictions_are_written_too(trained, tmp_path):
-    data, run = trained
-    out = tmp_path / "tta.csv"
-    assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(out), "--tta"]) == 0
-    assert len(read_rows(out)) == 6
 
 
 def test_missing_test_folder_trains_only(tmp_path):

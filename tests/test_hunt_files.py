@@ -1,6 +1,5 @@
 """Messy competition folders: every file kind is made here, in fixtures."""
 
-import io
 import warnings
 
 import numpy as np
@@ -9,38 +8,7 @@ from PIL import Image
 
 from hunt_tf import audit, files
 from hunt_tf.files import DataError
-
-
-def _rgb(seed, size=(40, 30)):
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
-
-
-def write_messy_folder(root, classes=("AI", "Real"), per_class=6, test_dir="Test"):
-    """PNG/JPEG mixed, WebP and AVIF named .jpg, greyscale, RGBA, 16-bit, empty, truncated, text."""
-    for c, name in enumerate(classes):
-        d = root / "Train" / name
-        d.mkdir(parents=True)
-        for i in range(per_class):
-            img = _rgb(10 * c + i, size=(60 + 20 * i, 50 + 10 * c))
-            img.save(d / f"{name}_{i}.png") if i % 2 else img.save(d / f"{name}_{i}.jpg", format="JPEG")
-    d = root / "Train" / classes[0]
-    _rgb(90).save(d / "webp_in_disguise.jpg", format="WEBP")
-    _rgb(91).save(d / "avif_in_disguise.jpg", format="AVIF")
-    _rgb(92).convert("L").save(d / "grey.png")
-    _rgb(93).convert("RGBA").save(d / "alpha.png")
-    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(d / "sixteen_bit.png")
-    (d / "empty.jpg").write_bytes(b"")
-    buf = io.BytesIO()
-    _rgb(94, (200, 200)).save(buf, format="PNG")
-    (d / "truncated.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    (d / "notes.txt").write_text("not an image")
-    t = root / test_dir
-    t.mkdir()
-    for i in range(4):
-        _rgb(100 + i).save(t / f"img_{i}.png")
-    _rgb(105).save(t / "webp_test.jpg", format="WEBP")
-    (t / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    return root
+from tests.conftest import rgb_image, write_messy_folder
 
 
 @pytest.fixture
@@ -65,7 +33,7 @@ def test_scan_decodes_by_content_and_names_unreadable_files(messy):
 
 
 @pytest.mark.parametrize("mode", files.RESIZE_MODES)
-def test_every_kind_of_image_decodes_to_uint8_rgb(messy, mode):
+def test_every_kind_of_image_decodes_to_uint8rgb_image(messy, mode):
     folder = files.scan(messy, progress=False)
     pixels, ok = files.decode_all(folder.train, 24, mode, progress=False)
     assert pixels.shape == (len(folder.train), 24, 24, 3) and pixels.dtype == np.uint8
@@ -94,7 +62,7 @@ def test_other_class_names_and_test_images_folder(tmp_path):
 
 def test_single_class_or_empty_train_is_a_clear_error(tmp_path):
     (tmp_path / "one" / "Train" / "AI").mkdir(parents=True)
-    _rgb(0).save(tmp_path / "one" / "Train" / "AI" / "a.png")
+    rgb_image(0).save(tmp_path / "one" / "Train" / "AI" / "a.png")
     (tmp_path / "one" / "Train" / "Real").mkdir()
     with pytest.raises(DataError, match=r"at least two class folders with images; found: AI \(1 files\), Real \(0"):
         files.scan(tmp_path / "one")
@@ -118,8 +86,8 @@ def test_audit_finds_the_format_shortcut(tmp_path):
     for i in range(10):
         (tmp_path / "Train" / "AI").mkdir(parents=True, exist_ok=True)
         (tmp_path / "Train" / "Real").mkdir(parents=True, exist_ok=True)
-        _rgb(i, (64, 64)).save(tmp_path / "Train" / "AI" / f"{i}.png")
-        _rgb(50 + i, (32, 24)).save(tmp_path / "Train" / "Real" / f"{i}.jpg", format="JPEG")
+        rgb_image(i, (64, 64)).save(tmp_path / "Train" / "AI" / f"{i}.png")
+        rgb_image(50 + i, (32, 24)).save(tmp_path / "Train" / "Real" / f"{i}.jpg", format="JPEG")
     result = audit.audit(files.scan(tmp_path, progress=False))
     assert result["shortcut"] and result["traits"]["format"] == 1.0 and result["traits"]["size"] == 1.0
     assert "SHORTCUT" in audit.format_audit(result)
@@ -129,6 +97,6 @@ def test_audit_is_quiet_when_metadata_is_balanced(tmp_path):
     for name in ("AI", "Real"):
         (tmp_path / "Train" / name).mkdir(parents=True)
         for i in range(10):
-            _rgb(i + len(name), (32, 32)).save(tmp_path / "Train" / name / f"{i}.png")
+            rgb_image(i + len(name), (32, 32)).save(tmp_path / "Train" / name / f"{i}.png")
     result = audit.audit(files.scan(tmp_path, progress=False))
     assert not result["shortcut"] and result["all_metadata"] <= 0.6

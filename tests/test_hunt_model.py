@@ -2,12 +2,17 @@ import keras
 import numpy as np
 import pytest
 
+from gradient_hunt.atomic import save_model
 from hunt_tf import data
 from hunt_tf.choices import ARCHITECTURES, PRESETS
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import WeightsError
 from hunt_tf.model import build_classifier, build_model
-from hunt_tf.optim import make_optimizer
+from hunt_tf.optim import learning_rate, make_optimizer
+from hunt_tf.predict import predict_pixels
+from hunt_tf.report import choose_threshold
+from hunt_tf.splits import class_weights
+from hunt_tf.train import callbacks
 
 
 def fit_one_step(model, size=32, classes=2):
@@ -63,11 +68,46 @@ def test_unknown_backbone_is_refused():
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "step", "plateau"])
-def test_every_optimizer_and_schedule_trains(optimizer, schedule):
+def test_every_optimizer_and_schedule_trains(optimizer, schedule, tmp_path):
     config = HuntConfig(optimizer=optimizer, schedule=schedule, filters=4, depth=1, epochs=2)
     model = build_model(config, image_size=16, num_classes=2, steps_per_epoch=2)
     fit_one_step(model, size=16)
     assert type(model.optimizer).__name__.lower() == optimizer
+    kind = {"constant": "float", "plateau": "float", "cosine": "CosineDecay", "step": "PiecewiseConstantDecay"}
+    assert type(learning_rate(config, steps_per_epoch=2)).__name__ == kind[schedule]
+    plateau = [c for c in callbacks(tmp_path, config, "val_loss") if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    assert len(plateau) == (schedule == "plateau")  # plateau is a callback, not a schedule
+
+
+def test_save_then_load_gives_the_trained_models_predictions(tmp_path):
+    model = build_model(HuntConfig(filters=4, depth=2, epochs=1), image_size=16, num_classes=2, steps_per_epoch=2)
+    fit_one_step(model, size=16)
+    pixels = np.random.default_rng(1).integers(0, 255, (6, 16, 16, 3), dtype=np.uint8)
+    save_model(model, tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(predict_pixels(loaded, pixels), predict_pixels(model, pixels), rtol=1e-5, atol=1e-6)
+
+
+def test_tta_averages_the_image_and_its_mirror():
+    model = build_classifier(16, 2, filters=4, depth=1)
+    pixels = np.random.default_rng(2).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
+    plain = model.predict(pixels, verbose=0)
+    mirrored = model.predict(pixels[:, :, ::-1], verbose=0)
+    np.testing.assert_allclose(predict_pixels(model, pixels, tta=True), (plain + mirrored) / 2, rtol=1e-5)
+
+
+def test_the_threshold_maximises_accuracy_and_prefers_the_cut_nearest_one_half():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    score = np.array([0.1, 0.2, 0.7, 0.75, 0.8, 0.9])
+    assert choose_threshold(y, score) == 0.75  # 0.5 would call the 0.7 negative "AI": 5/6
+    assert choose_threshold(np.array([0, 1]), np.array([0.2, 0.9])) == 0.5  # many perfect cuts: 0.5 among them
+    assert choose_threshold(np.array([1, 1]), np.array([0.2, 0.9])) == 0.5  # one class: no basis to move it
+
+
+def test_class_weights_balance_the_classes():
+    weights = class_weights(np.array([0, 0, 0, 1]), num_classes=2)
+    assert weights == pytest.approx({0: 4 / 6, 1: 2.0})
+    assert class_weights(np.array([0, 2, 2]), num_classes=3) == pytest.approx({0: 1.0, 2: 0.5})
 
 def test_cosine_schedule_warms_up_then_decays():
     config = HuntConfig(schedule="cosine", learning_rate=1e-2, warmup_epochs=1, epochs=4)
@@ -78,13 +118,33 @@ def test_cosine_schedule_warms_up_then_decays():
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
-def test_every_augmentation_preset_runs_and_keeps_shapes(preset):
-    pixels = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
-    ds = data.from_pixels(pixels, [0, 1, 0, 1], batch_size=4, training=True, augment=preset)
+def test_every_augmentation_preset_changes_images_and_keeps_shapes(preset):
+    pixels = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    labels = np.arange(8) % 2
+    ds = data.from_pixels(pixels, labels, batch_size=8, training=True, augment=preset, seed=1)
     x, y = next(iter(ds))
-    assert x.shape == (4, 16, 16, 3) and x.dtype == "float32"
+    assert x.shape == (8, 16, 16, 3) and x.dtype == "float32"
     assert float(x.numpy().min()) >= -1e-3 and float(x.numpy().max()) <= 255.001
-    assert sorted(y.numpy().tolist()) == [0, 0, 1, 1]
+    assert sorted(y.numpy().tolist()) == sorted(labels.tolist())
+    # Compare each augmented image with its own original (the pipeline shuffles, so match by content).
+    originals = {img.astype(np.float32).tobytes() for img in pixels}
+    unchanged = sum(img.tobytes() in originals for img in x.numpy())
+    if preset == "none":
+        assert unchanged == 8
+    else:
+        assert unchanged < 8, f"preset {preset!r} changed nothing"
+
+
+def test_jpeg_recompression_runs_only_for_the_images_it_applies_to(monkeypatch):
+    calls = []
+    real = data.tf.image.random_jpeg_quality
+    monkeypatch.setattr(data.tf.image, "random_jpeg_quality", lambda *a, **k: calls.append(1) or real(*a, **k))
+    augment = data.image_augmenter("robust", strength=1.0)  # JPEG with probability 0.3
+    data.tf.random.set_seed(0)
+    image = data.tf.constant(np.full((16, 16, 3), 128.0, np.float32))
+    for _ in range(40):
+        augment(image)  # eager: only the branch taken runs
+    assert 0 < len(calls) < 25  # about 12 of 40; it was all 40, thrown away 70% of the time
 
 
 def test_unknown_preset_is_refused():

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ import pytest
 from hunt_tf import cli as hunt_cli
 from hunt_tf.config import HuntConfig
 from hunt_tf.model import build_model
-from tests.test_hunt_files import write_messy_folder
-from tuning import search
+from tests.conftest import write_messy_folder
+from tuning import budget as budget_module
+from tuning import outputs, search
 from tuning.hypermodel import HuntHyperModel, define_space
 
 FAST = ["--max-epochs", "1", "--precision", "float32", "--image-size", "16"]
@@ -107,6 +109,70 @@ def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
         assert config[key] == value, key
 
 
+def test_trials_caps_every_tuner_hyperband_included(data, tmp_path):
+    run = tmp_path / "tune"
+    assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--trials", "3", "--max-epochs", "3",
+                        "--precision", "float32", "--image-size", "16"]) == 0
+    assert len(list((run / "tuner" / "hunt").glob("trial_*"))) == 3  # was: until the 15-minute budget
+
+
+def test_best_hparams_never_names_an_unfinished_trial(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    oracle = tuner.oracle
+    oracle.create_trial("tuner0")  # still running: keras-tuner's get_best_trials pads with it (score None)
+    with pytest.raises(outputs.NothingFinished, match="no trial finished"):
+        outputs.write_outputs(tuner, tmp_path)
+    assert not (tmp_path / "best_hparams.json").exists()
+    done = oracle.create_trial("tuner1")
+    oracle.update_trial(done.trial_id, {"val_accuracy": 0.75})
+    done.status = "COMPLETED"
+    oracle.end_trial(done)
+    cut = oracle.create_trial("tuner2")  # stopped by the budget after fewer epochs: it never competes
+    oracle.update_trial(cut.trial_id, {"val_accuracy": 0.9, "budget_cut": 1.0})
+    cut.status = "COMPLETED"
+    oracle.end_trial(cut)
+    rows, best = outputs.write_outputs(tuner, tmp_path)
+    assert (best["trial_id"], best["score"]) == (done.trial_id, 0.75)
+    assert {r["trial"]: r["status"] for r in rows}[cut.trial_id] == "CUT"
+
+
+def test_the_budget_ends_the_search_through_the_oracle(tmp_path, monkeypatch):
+    from keras_tuner.src.distribute import oracle_chief
+
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    oracle = search.make_tuner("random", tiny_hypermodel(), tmp_path, 50, 1, True, 0).oracle
+    budget = budget_module.SearchBudget(oracle, minutes=0.5 / 60)
+    first = oracle.create_trial("tuner0")
+    assert first.status == "RUNNING" and not budget.spent
+    first.status = "COMPLETED"
+    oracle.update_trial(first.trial_id, {"val_accuracy": 0.5})
+    oracle.end_trial(first)
+    time.sleep(0.6)
+    # Workers that ask after the deadline are told STOPPED, which is what lets keras-tuner's chief exit.
+    assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.create_trial("tuner1").status == "STOPPED"
+    assert budget.spent and oracle_chief.exit_chief(oracle)
+
+
+def test_a_trial_running_at_the_deadline_stops_after_its_epoch():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(np.zeros((4, 2)), np.zeros(4), epochs=5, verbose=0,
+                        callbacks=[budget_module.trial_clock(time.time() - 1)])
+    assert len(history.history["loss"]) == 1 and history.history["budget_cut"] == [1.0]
+
+
+def test_each_trial_starts_from_a_clean_keras_state_and_keeps_the_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    hypermodel = tiny_hypermodel()
+    first = hypermodel.build(kt.HyperParameters())
+    second = hypermodel.build(kt.HyperParameters())
+    # Without clear_session every trial's layers stay registered: names count up, memory grows.
+    assert [layer.name for layer in first.layers] == [layer.name for layer in second.layers]
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert second.get_layer("block1_conv").compute_dtype == "bfloat16"
+
+
 def test_bayesian_is_refused_with_several_workers(monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
     with pytest.raises(ValueError, match="bayesian tuner is not safe with several workers"):
@@ -193,6 +259,25 @@ def test_a_killed_worker_does_not_lose_the_search(data, tmp_path):
     assert "went silent" in chief.stderr.read()
     states = [json.loads(t.read_text()) for t in (run / "tuner" / "hunt").glob("trial_*/trial.json")]
     assert len(states) == 10 and all(s["status"] == "COMPLETED" for s in states)
+
+
+@pytest.mark.slow
+def test_a_distributed_search_ends_when_its_budget_does(data, tmp_path):
+    # Workers stop on their own at the budget; keras-tuner's chief used to wait for them forever.
+    port, run = str(_free_port()), tmp_path / "dist"
+    args = [sys.executable, "-m", "tuning.search", str(data), "--run", str(run), "--tuner", "hyperband",
+            "--budget-minutes", "0.5", "--max-epochs", "9", "--precision", "float32", "--image-size", "16",
+            "--threads", "1"]
+    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port,
+               PYTHONPATH=str(Path(__file__).parents[1]))
+    start = time.time()
+    chief = subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID="chief"))
+    workers = [subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID=f"tuner{i}")) for i in range(2)]
+    assert chief.wait(timeout=150) == 0
+    assert all(w.wait(timeout=30) == 0 for w in workers)
+    assert time.time() - start < 30 + 90  # the budget, start-up, and well under a minute after it
+    best = json.loads((run / "best_hparams.json").read_text())
+    assert best["score"] is not None
 
 
 def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):
