@@ -43,7 +43,8 @@ def _add_train(sub):
         p.add_argument("--" + field.replace("_", "-"), type=kind,
                        help=f"{text} (default: {getattr(DEFAULTS, field)})".strip())
     p.add_argument("--precision", choices=PRECISIONS,
-                   help="auto (default): float16 on tensor-core GPUs, bfloat16 on AMX/AVX512-BF16 CPUs, else float32")
+                   help="auto (default): float16 on tensor-core GPUs; on a CPU, bfloat16 only where a timed probe found it "
+                        "faster (cached per machine), else float32")
     p.add_argument("--jit", choices=JIT_CHOICES, help="XLA compilation; auto (default) = on for GPU, off for CPU")
     p.add_argument("--strategy", choices=STRATEGIES,
                    help="tf.distribute strategy; multi-worker reads TF_CONFIG (default: default)")

@@ -29,6 +29,6 @@ class GANConfig(Settings):
     seed: int = 0  # weights, noise and data order
     eval_every: int = 5  # epochs between quality measurements
     eval_samples: int = 2500  # samples per quality measurement
-    precision: str = "auto"  # auto, float32, mixed_bfloat16, mixed_float16
+    precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
     strategy: str = "default"  # default, mirrored, multi-worker

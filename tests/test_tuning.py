@@ -19,7 +19,7 @@ from tuning import budget as budget_module
 from tuning import outputs, search
 from tuning.hypermodel import HuntHyperModel, define_space
 
-FAST = ["--max-epochs", "1", "--precision", "float32", "--image-size", "16"]
+FAST = ["--max-epochs", "1", "--precision", "float32", "--image-size", "16", "--recycle-mb", "0"]
 
 
 def tiny_hypermodel(size=16, n=8):
@@ -94,7 +94,7 @@ def test_resume_does_not_redo_finished_trials(data, tmp_path, monkeypatch):
 def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
     run = tmp_path / "tune"
     assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--max-epochs", "2", "--iterations", "1",
-                        "--precision", "float32", "--image-size", "16"]) == 0
+                        "--precision", "float32", "--image-size", "16", "--recycle-mb", "0"]) == 0
     best = json.loads((run / "best_hparams.json").read_text())
     rows = (run / "trials.csv").read_text().splitlines()
     assert rows[0].startswith("trial,status,score,seconds") and len(rows) > 2
@@ -112,7 +112,7 @@ def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
 def test_trials_caps_every_tuner_hyperband_included(data, tmp_path):
     run = tmp_path / "tune"
     assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--trials", "3", "--max-epochs", "3",
-                        "--precision", "float32", "--image-size", "16"]) == 0
+                        "--precision", "float32", "--image-size", "16", "--recycle-mb", "0"]) == 0
     assert len(list((run / "tuner" / "hunt").glob("trial_*"))) == 3  # was: until the 15-minute budget
 
 
@@ -278,6 +278,19 @@ def test_a_distributed_search_ends_when_its_budget_does(data, tmp_path):
     assert time.time() - start < 30 + 90  # the budget, start-up, and well under a minute after it
     best = json.loads((run / "best_hparams.json").read_text())
     assert best["score"] is not None
+
+
+def test_a_search_process_that_has_grown_is_replaced_and_the_search_resumes(data, tmp_path, capfd):
+    # --recycle-mb 0.001: every trial after the first "grows" memory, so each process runs two
+    # trials and asks to be replaced; the search still ends with all its trials, each run once.
+    run = tmp_path / "tune"
+    rc = search.main([str(data), "--run", str(run), "--tuner", "random", "--trials", "4", "--max-epochs", "1",
+                      "--precision", "float32", "--image-size", "16", "--recycle-mb", "0.001"])
+    assert rc == 0
+    assert capfd.readouterr().out.count("replaced the search process") >= 1
+    states = [json.loads(t.read_text()) for t in (run / "tuner" / "hunt").glob("trial_*/trial.json")]
+    assert len(states) == 4 and all(s["status"] == "COMPLETED" for s in states)
+    assert (run / "best_hparams.json").exists()
 
 
 def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):

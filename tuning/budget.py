@@ -1,6 +1,6 @@
 """A time budget that ends a search through its oracle, so a distributed search ends too.
 
-    budget = SearchBudget(tuner.oracle, minutes=15)       # single process, or the chief
+    budget = SearchBudget(tuner.oracle, minutes=15)       # single process, the chief, a worker
     tuner.search(callbacks=[trial_clock(budget.deadline)])  # every process that trains
 
 keras-tuner's chief leaves its serving loop only after it has answered some worker's
@@ -21,18 +21,24 @@ class SearchBudget:
 
         self.oracle = oracle
         self.deadline = (start or time.time()) + minutes * 60
-        self.spent = False
+        self.spent = False  # the deadline ended the search
+        self.stopped = False  # stop() ended it (this process is to be replaced: tuning.recycle)
         create = oracle.create_trial
 
         def create_trial(tuner_id):
-            if time.time() < self.deadline:
+            if time.time() < self.deadline and not self.stopped:
                 return create(tuner_id)
-            self.spent = True
-            oracle.tuner_ids.discard(tuner_id)  # what keras-tuner does when it answers STOPPED itself
+            self.spent = not self.stopped
+            if hasattr(oracle, "tuner_ids"):  # the oracle itself, not a worker's client of the chief's
+                oracle.tuner_ids.discard(tuner_id)  # what keras-tuner does when it answers STOPPED itself
             return kt.engine.trial.Trial(oracle.hyperparameters.copy(), trial_id="stopped",
                                          status=kt.engine.trial.TrialStatus.STOPPED)
 
         oracle.create_trial = create_trial  # also what the chief's gRPC handler calls
+
+    def stop(self):
+        """Hand out no more trials from this process (the one running finishes)."""
+        self.stopped = True
 
 
 def trial_clock(deadline: float, log_path=None):

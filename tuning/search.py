@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from gradient_hunt.console import run_console_command
@@ -27,6 +26,7 @@ from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import RESIZE_MODES
 from tuning.budget import SearchBudget, trial_clock
 from tuning.outputs import print_table, untuned_baseline, write_outputs
+from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, supervise
 from tuning.tuners import DEFAULT_TRIALS, TUNERS, make_tuner, role
 from tuning.watch import WorkerWatch
 
@@ -61,6 +61,9 @@ def parser():
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="per-trial data parallelism (mirrored across local GPUs)")
+    p.add_argument("--recycle-mb", type=float, default=800,
+                   help="run the search in a child process and replace it once its memory has grown by this many MB "
+                        "(TensorFlow leaks ~12 MB per trained model); 0 = one process (default: %(default)s)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for this process (0 = all); one per worker when several share a machine")
     return p
@@ -73,7 +76,7 @@ def run(args):
     from hunt_tf import files
     from tuning.hypermodel import HuntHyperModel
 
-    start = time.time()
+    start = search_start()
     run_dir = Path(args.run)
     run_dir.mkdir(parents=True, exist_ok=True)
     runtime = configure(args.precision, "auto", args.strategy, threads=args.threads)
@@ -94,15 +97,22 @@ def run(args):
     if role() == "single":  # a chief only serves the oracle; it trains nothing itself
         baseline = untuned_baseline(hypermodel, run_dir, args.max_epochs)
         print(f"untuned defaults: val_accuracy {baseline['score']:.4f} after {args.max_epochs} epochs")
-    # The budget counts from the start of the command, as the user reads it.
-    budget = SearchBudget(tuner.oracle, args.budget_minutes, start) if role() != "worker" else None
+    # The budget counts from the start of the command, as the user reads it; on a worker it
+    # only stops asking when this process is to be replaced (the chief ends the search).
+    budget = SearchBudget(tuner.oracle, args.budget_minutes if role() != "worker" else float("inf"), start)
     if role() == "chief":
         WorkerWatch(tuner.oracle, run_dir / "tuner" / "hunt", args.worker_timeout * 60).start()
     worker_log = run_dir / "workers" / f"{os.environ['KERASTUNER_TUNER_ID']}.log" if role() != "single" else None
     deadline = start + args.budget_minutes * 60
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
-    tuner.search(callbacks=[trial_clock(deadline, worker_log), tensorboard], verbose=0 if role() == "worker" else 1)
-    if budget is not None and budget.spent:
+    callbacks = [trial_clock(deadline, worker_log), tensorboard]
+    if is_child() and args.recycle_mb > 0:
+        callbacks.append(memory_watch(args.recycle_mb, budget.stop))
+    tuner.search(callbacks=callbacks, verbose=0 if role() == "worker" else 1)
+    if budget.stopped:
+        args.replace_me = True  # main() exits with RECYCLE_EXIT; the parent resumes in a new process
+        return
+    if budget.spent:
         print(f"time budget of {args.budget_minutes:g} min spent; the search has ended")
     if role() == "worker":
         return
@@ -117,8 +127,13 @@ def run(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
-    return run_console_command("hunt-tune", lambda: run(args), "; run the same command again to resume the search")
+    if args.recycle_mb > 0 and role() != "chief" and not is_child():
+        return supervise(argv)  # the search runs in child processes, replaced as their memory grows
+    args.replace_me = False
+    rc = run_console_command("hunt-tune", lambda: run(args), "; run the same command again to resume the search")
+    return RECYCLE_EXIT if rc == 0 and args.replace_me else rc
 
 
 if __name__ == "__main__":
