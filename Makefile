@@ -29,7 +29,7 @@ help:
 	@echo "make gan [EPOCHS= DATASET= RUN=]   train the DCGAN (resumes RUN if it exists)"
 	@echo "make tune [DATA= TRIALS= BUDGET= RUN=]   keras-tuner search -> RUN/best_hparams.json (RUN=runs/tune)"
 	@echo "make tune-distributed [DATA= WORKERS= TRIALS= BUDGET= RUN=]   the same, a chief + WORKERS workers on 127.0.0.1"
-	@echo "make train-cnn [DATA= RUN= HPARAMS=]     train the hunt CNN (RUN=runs/hunt; tuned when HPARAMS exists)"
+	@echo "make train-cnn [DATA= RUN= HPARAMS= FRESH=1]   train the hunt CNN (RUN=runs/hunt; tuned when HPARAMS exists)"
 	@echo "make demo                 GAN -> hunt dataset -> tune -> CNN -> submission, scored"
 	@echo "make tensorboard          TensorBoard over runs/ on http://127.0.0.1:6006"
 	@echo "make test-slow            slow tests (real training on the 5k MNIST subset)"
@@ -74,7 +74,7 @@ tune-distributed: $(STAMP)
 	done; for p in $$pids; do wait $$p || true; done; wait $$chief
 
 train-cnn: $(STAMP)
-	$(BIN)/hunt-tf train $(DATA) --run $(CNN_RUN) $(if $(wildcard $(HPARAMS)),--hparams $(HPARAMS))
+	$(BIN)/hunt-tf train $(DATA) --run $(CNN_RUN) $(if $(wildcard $(HPARAMS)),--hparams $(HPARAMS)) $(if $(FRESH),--fresh)
 
 demo: $(STAMP)
 	$(BIN)/python -m gradient_hunt.demo

@@ -8,9 +8,9 @@ its own process (so peak memory is its own) and trains the same model (hunt_tf's
 for the same epochs at the same image size:
 - baseline: Pillow decodes every file at full size, resized, into one float32 array; fit.
 - ours: hunt_tf's header scan, one parallel decode (Pillow threads, JPEGs decoded at
-  reduced scale) into uint8, the tf.data pipeline, and the runtime policy's precision
-  (bfloat16 on this CPU); also in float32, and with Keras' own BatchNormalization in place
-  of the project's fused one (to show what that layer is worth).
+  reduced scale) into uint8, the tf.data pipeline, and the runtime's precision (measured
+  per machine); also pinned to float32 and to bfloat16, each with the project's fused
+  BatchNorm and with Keras' own (to show what each choice is worth on this CPU).
 Reported: wall seconds for loading + training, peak resident memory (ru_maxrss).
 """
 
@@ -25,6 +25,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from gradient_hunt.atomic import write_json  # noqa: E402
+
+# ours = the runtime's own choice (auto precision, fused BatchNorm); the others pin one of them,
+# to show what each is worth on this CPU.
+APPROACHES = ("baseline", "ours", "ours-float32", "ours-bfloat16", "ours-float32-keras-bn", "ours-bfloat16-keras-bn")
 
 
 def make_folder(root: Path, n: int, seed=0):
@@ -57,7 +63,7 @@ def run_baseline(data, size, epochs):
 
     from gradient_hunt.runtime import configure
     from hunt_tf.config import HuntConfig
-    from hunt_tf.train import build_model
+    from hunt_tf.model import build_model
 
     configure("float32")
     paths = sorted(Path(data, "Train").rglob("*.*"))
@@ -75,7 +81,8 @@ def run_ours(data, size, epochs, precision):
     from hunt_tf import files
     from hunt_tf.config import HuntConfig
     from hunt_tf.data import from_pixels
-    from hunt_tf.train import build_model, decode_training_images
+    from hunt_tf.model import build_model
+    from hunt_tf.splits import decode_training_images
 
     configure(precision)
     folder = files.scan(data, progress=False)
@@ -95,15 +102,16 @@ def child(args):
     start = time.perf_counter()
     if args.child == "baseline":
         loaded = run_baseline(args.data, args.size, args.epochs)
-    elif args.child == "ours-keras-bn":
-        import keras
+    else:  # ours[-float32|-bfloat16][-keras-bn]
+        if args.child.endswith("-keras-bn"):
+            import keras
 
-        from hunt_tf import model
+            from hunt_tf import model
 
-        model.FusedBatchNormalization = keras.layers.BatchNormalization
-        loaded = run_ours(args.data, args.size, args.epochs, "auto")
-    else:
-        loaded = run_ours(args.data, args.size, args.epochs, "float32" if args.child == "ours-float32" else "auto")
+            model.FusedBatchNormalization = keras.layers.BatchNormalization
+        parts = args.child.split("-")
+        precision = {"float32": "float32", "bfloat16": "mixed_bfloat16"}.get(parts[1] if len(parts) > 1 else "", "auto")
+        loaded = run_ours(args.data, args.size, args.epochs, precision)
     end = time.perf_counter()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"approach": args.child, "seconds": round(end - start, 1), "loading_s": round(loaded - start, 1),
@@ -116,13 +124,13 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--data", default=str(ROOT / "runs" / "bench-hunt" / "data"))
-    p.add_argument("--child", choices=("baseline", "ours", "ours-float32", "ours-keras-bn"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=APPROACHES, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(args)
     make_folder(Path(args.data), args.images)
     results = []
-    for approach in ("baseline", "ours", "ours-float32", "ours-keras-bn"):
+    for approach in APPROACHES:
         out = subprocess.run([sys.executable, __file__, "--child", approach, "--data", args.data, "--size",
                               str(args.size), "--epochs", str(args.epochs)], capture_output=True, text=True,
                              cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT), **__import__("os").environ})
@@ -132,8 +140,7 @@ def main():
     for r in results[1:]:
         print(f"{r['approach']:14s} {base['seconds'] / r['seconds']:.2f}x faster, "
               f"peak memory {r['peak_mb']} MB vs {base['peak_mb']} MB")
-    Path(ROOT / "runs").mkdir(exist_ok=True)
-    (ROOT / "runs" / "bench-hunt.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(ROOT / "runs" / "bench-hunt.json", results)
 
 
 if __name__ == "__main__":

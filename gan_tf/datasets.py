@@ -131,24 +131,28 @@ def load_idx(directory, description=None) -> Dataset:
 
 def load_folder(directory) -> Dataset:
     """Images under DIR, decoded by content, greyscale 28x28; sub-folder names become class labels."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    from gradient_hunt.images import DECODE_ERRORS, open_image, parallel_map, to_array
+    from gradient_hunt.images import DECODE_ERRORS, PixelBudget, list_files, open_image, parallel_map, to_array
 
     directory = Path(directory)
     if not directory.is_dir():
         raise DatasetError(f"image folder not found: {directory}")
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = list_files(directory)
     if not files:
         raise DatasetError(f"no files in {directory}")
     class_names = sorted({p.parent.name for p in files if p.parent != directory})
 
+    budget = PixelBudget()  # huge photos decode one at a time
+
     def decode(path):
         try:
-            with open_image(path, draft_size=(IMAGE_SIZE, IMAGE_SIZE)) as img:
+            with Image.open(path) as header:
+                pixels = header.size[0] * header.size[1]
+            with budget.hold(pixels), open_image(path, draft_size=(IMAGE_SIZE, IMAGE_SIZE)) as img:
                 grey = Image.fromarray(to_array(img, channels=1)[..., 0])
                 return np.asarray(grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
-        except DECODE_ERRORS:
+        except (*DECODE_ERRORS, UnidentifiedImageError):
             return None
 
     decoded = parallel_map(decode, files, "decoding", progress=False)

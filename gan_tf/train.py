@@ -52,7 +52,8 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
 
     On `resume`, only `epochs` may differ from the saved run (to train longer)."""
     run_dir = Path(run_dir)
-    config, _ = open_run(run_dir, GANConfig, dict(settings or {}), resume=resume, fresh=fresh, may_change=("epochs",))
+    config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
+                         may_change=("epochs",))
     runtime = configure(config.precision, config.jit, config.strategy)
     data = datasets.load(config.dataset)
     if config.conditional and data.labels is None:

@@ -6,7 +6,10 @@
     errors     UserError, the base of every error that is the user's to fix
     atomic     files written in one step
     settings   dataclass configs whose comments are the --help text, saved as JSON
+    rundir     run directories that continue only with the settings they were made with
     images     decoding any image file by content, within a memory budget
+    nan_guard  stop fit at the first non-finite loss
+    cache      ~/.cache/gradient-hunt
     demo       `make demo`: GAN -> hunt folder -> tune -> CNN -> score
 
 Nothing here imports gan_tf, hunt_tf or tuning.

@@ -1,6 +1,6 @@
 """How every console script (gan-tf, hunt-tf, hunt-tune) runs a command.
 
-    return run_console_command("hunt-tf train", lambda: train(args), hint="; run it again to resume")
+    return run_console_command("hunt-tf train", lambda: train(args), "; run it again to resume")
 
 - A UserError (and argparse's own errors) is one `prog: error: ...` line, exit code 2.
 - Anything else is a bug, not the user's doing: the full traceback is printed, exit code 1.

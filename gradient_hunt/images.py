@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -29,8 +30,30 @@ DECODE_BUDGET_PIXELS = MAX_PIXELS
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError)
 
 
+# Files that operating systems leave in folders; they are not images and not worth a warning.
+JUNK_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db"}
+
+
 class TooLarge(ValueError):
     """An image with more pixels than MAX_PIXELS."""
+
+
+def is_hidden(path: Path) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in path.parts)
+
+
+def list_files(directory: Path) -> list[Path]:
+    """Image candidates under `directory`, sorted; hidden and junk files left out.
+
+    A dangling symlink is kept (it decodes to an error that names it), never silently dropped.
+    """
+    found = []
+    for p in sorted(directory.rglob("*")):
+        if is_hidden(p.relative_to(directory)) or p.name.lower() in JUNK_NAMES:
+            continue
+        if p.is_file() or (p.is_symlink() and not p.exists()):
+            found.append(p)
+    return found
 
 
 def check_size(width: int, height: int):

@@ -12,6 +12,7 @@ CPU model and TensorFlow version in ~/.cache/gradient-hunt/precision.json (a few
 
 from __future__ import annotations
 
+import fcntl
 import json
 import platform
 import time
@@ -104,16 +105,21 @@ def cpu_precision(measure_fn=measure) -> Choice:
         return Choice("float32", "no bfloat16 instructions on this CPU")
     import tensorflow as tf
 
-    key = f"{cpu_model()} | TensorFlow {tf.__version__}"
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
+    key = f"{cpu_model()} | TensorFlow {tf.__version__} | threads {threads}"
     path = cache_dir() / "precision.json"
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key not in cache:
-        cache[key] = measure_fn()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, cache)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One probe at a time on a machine: processes started together (tuning workers) would
+    # otherwise time each other's contention, and cache that.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if key not in cache:
+            cache[key] = measure_fn()
+            write_json(path, cache)
     timings = cache[key]
     speedup = timings["float32"] / timings["mixed_bfloat16"]
     name = "mixed_bfloat16" if speedup >= MIN_SPEEDUP else "float32"

@@ -95,7 +95,7 @@ def _load_run(run):
     import keras
 
     import hunt_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
-    from hunt_tf.train import load_decision
+    from hunt_tf.predict import load_decision
 
     run = Path(run)
     needed = ["model.keras", "config.json", "classes.json"]

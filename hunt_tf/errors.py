@@ -12,4 +12,4 @@ class WeightsError(UserError, ValueError):
 
 
 class RunError(UserError, RuntimeError):
-    """A run directory that cannot be used as asked (another run's settings, not a run at all)."""
+    """A trained run that cannot be used (missing files, a model that does not match), or training that diverged."""

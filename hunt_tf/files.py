@@ -18,15 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gradient_hunt.images import DECODE_ERRORS, check_size, open_image, parallel_map, to_array
+from gradient_hunt.images import DECODE_ERRORS, check_size, is_hidden, list_files, open_image, parallel_map, to_array
 from hunt_tf.choices import RESIZE_MODES
 from hunt_tf.errors import DataError
 
 __all__ = ["DataError", "Folder", "ImageRecord", "scan", "scan_images", "decode_all", "load_pixels"]
 
 TEST_DIR_NAMES = ("Test", "Test_Images", "test", "test_images")
-# Files that operating systems leave in folders; they are not images and not worth a warning.
-JUNK_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db"}
 
 
 @dataclasses.dataclass
@@ -64,24 +62,6 @@ class Folder:
     @property
     def majority_class(self) -> int:
         return int(np.bincount(self.labels).argmax())
-
-
-def _is_hidden(path: Path) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in path.parts)
-
-
-def list_files(directory: Path) -> list[Path]:
-    """Image candidates under `directory`, sorted; hidden and junk files left out.
-
-    A dangling symlink is kept (it decodes to an error that names it), never silently dropped.
-    """
-    found = []
-    for p in sorted(directory.rglob("*")):
-        if _is_hidden(p.relative_to(directory)) or p.name.lower() in JUNK_NAMES:
-            continue
-        if p.is_file() or (p.is_symlink() and not p.exists()):
-            found.append(p)
-    return found
 
 
 def _reason(err, path) -> str:
@@ -125,7 +105,7 @@ def scan(root, progress=True) -> Folder:
     train_dir = root / "Train" if (root / "Train").is_dir() else root / "train"
     if not train_dir.is_dir():
         raise DataError(f"{root} has no Train/ folder (expected Train/<class>/... and Test/)")
-    class_dirs = sorted(d for d in train_dir.iterdir() if d.is_dir() and not _is_hidden(Path(d.name)))
+    class_dirs = sorted(d for d in train_dir.iterdir() if d.is_dir() and not is_hidden(Path(d.name)))
     files = {d.name: list_files(d) for d in class_dirs}
     empty = [name for name, found in files.items() if not found]
     if empty:  # a class with no examples would be an output that never trains
@@ -140,6 +120,16 @@ def scan(root, progress=True) -> Folder:
 
     records = parallel_map(lambda job: probe(*job), jobs + test_jobs, "scanning", progress)
     train = [r for r in records[: len(jobs)] if r.ok]
+    unreadable = [name for i, name in enumerate(class_names) if not any(r.label == i for r in train)]
+    if unreadable:  # files, but none of them an image: as empty as an empty folder
+        warnings.warn(f"ignoring class folder(s) with no readable image: {', '.join(unreadable)}", stacklevel=2)
+        kept = [name for name in class_names if name not in unreadable]
+        for r in train:
+            r.label = kept.index(class_names[r.label])
+        class_names = kept
+        if len(class_names) < 2:
+            raise DataError(f"{train_dir} needs at least two class folders with readable images; "
+                            f"found: {', '.join(class_names) or 'none'}")
     skipped = [r for r in records[: len(jobs)] if not r.ok]
     test = records[len(jobs) :]
     if skipped:

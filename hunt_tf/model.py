@@ -19,6 +19,8 @@ from hunt_tf.config import HuntConfig
 from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
 
+MIN_BACKBONE_SIZE = 32  # keras.applications refuses smaller inputs
+
 
 def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name):
     """Conv -> BatchNorm -> ReLU -> max pooling."""
@@ -37,6 +39,9 @@ def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, d
     """A Keras functional model from raw RGB pixels to class probabilities (softmax)."""
     if backbone not in ARCHITECTURES:
         raise SettingsError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
+    if backbone != "cnn" and image_size < MIN_BACKBONE_SIZE:
+        raise SettingsError(f"the {backbone} backbone needs images of at least {MIN_BACKBONE_SIZE}x{MIN_BACKBONE_SIZE} "
+                            f"(this run uses {image_size}); pass --image-size {MIN_BACKBONE_SIZE} or --backbone cnn")
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     if backbone == "cnn":
         x = layers.Rescaling(1 / 255.0, name="scale")(inputs)

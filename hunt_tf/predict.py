@@ -9,6 +9,8 @@ names them, unless `--ids name|path` makes the ids distinct.
 from __future__ import annotations
 
 import csv
+import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -72,3 +74,15 @@ def write_submission(path, ids, labels):
         writer = csv.writer(f)
         writer.writerow(["Id", "Label"])
         writer.writerows(zip(ids, labels))
+
+
+def load_decision(run_dir: Path) -> dict:
+    """decision.json of a run ({threshold, fallback_class}); older runs wrote threshold.json only."""
+    run_dir = Path(run_dir)
+    if (run_dir / "decision.json").exists():
+        return json.loads((run_dir / "decision.json").read_text())
+    if (run_dir / "threshold.json").exists():
+        warnings.warn(f"{run_dir} predates decision.json: undecodable files get class 0, not the majority class; "
+                      "retrain it (--fresh) to record that", stacklevel=2)
+        return {"fallback_class": 0, **json.loads((run_dir / "threshold.json").read_text())}
+    return {"threshold": None, "fallback_class": 0}

@@ -11,7 +11,6 @@ or re-predicts a finished one; other settings are refused (`--fresh` starts over
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
@@ -56,9 +55,12 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
     audit.warn_if_shortcut(folder)
     asked.image_size = asked.image_size or files.default_image_size(folder.train)
-    config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), fresh=fresh)
+    # The same settings on other data (another round's folder) are another run, not this one.
+    identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
+    config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), kind="hunt-tf", identity=identity,
+                                  fresh=fresh)
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
-    write_json(run_dir / "classes.json", folder.class_names)
+    write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
     runtime = configure(config.precision, config.jit, config.strategy)
     keras.utils.set_random_seed(config.seed)
@@ -109,11 +111,3 @@ def fit(config, runtime, run_dir, pixels, labels, train_idx, val_idx, num_classe
         raise RunError(f"training diverged (NaN loss); try a lower --learning-rate, or --fresh in {run_dir}")
     save_model(model, run_dir / "model.keras")
     return model
-
-
-def load_decision(run_dir: Path) -> dict:
-    """decision.json of a run ({threshold, fallback_class}); older runs wrote threshold.json only."""
-    for name in ("decision.json", "threshold.json"):
-        if (run_dir / name).exists():
-            return {"threshold": None, "fallback_class": 0, **json.loads((run_dir / name).read_text())}
-    return {"threshold": None, "fallback_class": 0}

@@ -48,28 +48,40 @@ def test_settings_comments_are_the_help_and_unknown_keys_are_refused():
 
 def test_a_run_directory_resumes_only_with_the_same_settings(tmp_path):
     run = tmp_path / "run"
-    config, continuing = open_run(run, ToyConfig, {"width": 4})
+    config, continuing = open_run(run, ToyConfig, {"width": 4}, kind="toy", identity={"data": "a"})
     assert (config.width, continuing) == (4, False)
-    config, continuing = open_run(run, ToyConfig, {"width": 4})
+    config, continuing = open_run(run, ToyConfig, {"width": 4}, kind="toy", identity={"data": "a"})
     assert (config.width, continuing) == (4, True)
     with pytest.raises(RunDirError, match=r"width=4 \(asked: 16\).*--fresh"):
-        open_run(run, ToyConfig, {"width": 16})
+        open_run(run, ToyConfig, {"width": 16}, kind="toy", identity={"data": "a"})
+    with pytest.raises(RunDirError, match=r"data='a' \(asked: 'b'\)"):  # same settings, another folder
+        open_run(run, ToyConfig, {"width": 4}, kind="toy", identity={"data": "b"})
     (run / "checkpoint").write_text("old")
-    config, continuing = open_run(run, ToyConfig, {"width": 16}, fresh=True)
+    config, continuing = open_run(run, ToyConfig, {"width": 16}, kind="toy", fresh=True)
     assert (config.width, continuing) == (16, False) and not (run / "checkpoint").exists()
-    config, _ = open_run(run, ToyConfig, {"epochs": 9}, may_change=("epochs",))  # train longer
+    config, _ = open_run(run, ToyConfig, {"epochs": 9}, kind="toy", may_change=("epochs",))  # train longer
     assert (config.epochs, config.width) == (9, 16)
     with pytest.raises(RunDirError, match="pass --resume"):
-        open_run(run, ToyConfig, {}, resume=False)
+        open_run(run, ToyConfig, {}, kind="toy", resume=False)
 
 
-def test_fresh_never_deletes_a_folder_that_is_not_a_run(tmp_path):
+def test_fresh_never_deletes_a_folder_that_is_not_a_run(tmp_path, monkeypatch):
     (tmp_path / "thesis.tex").write_text("years of work")
-    with pytest.raises(RunDirError, match="not a run"):
-        open_run(tmp_path, ToyConfig, {}, fresh=True)
+    with pytest.raises(RunDirError, match="not a toy run directory"):
+        open_run(tmp_path, ToyConfig, {}, kind="toy", fresh=True)
     with pytest.raises(RunDirError, match="not empty"):
-        open_run(tmp_path, ToyConfig, {})
-    assert (tmp_path / "thesis.tex").exists()
+        open_run(tmp_path, ToyConfig, {}, kind="toy")
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')  # someone else's config.json
+    with pytest.raises(RunDirError, match="toy did not write"):
+        open_run(tmp_path, ToyConfig, {}, kind="toy", fresh=True)
+    (tmp_path / "config.json").unlink()
+    open_run(tmp_path / "run", ToyConfig, {}, kind="toy")
+    with pytest.raises(RunDirError, match="other did not write"):  # another tool's run is not ours to delete
+        open_run(tmp_path / "run", ToyConfig, {}, kind="other", fresh=True)
+    monkeypatch.chdir(tmp_path / "run")
+    with pytest.raises(RunDirError, match="--fresh deletes only runs"):  # never the folder we stand in
+        open_run(Path("."), ToyConfig, {}, kind="toy", fresh=True)
+    assert (tmp_path / "thesis.tex").exists() and (tmp_path / "run" / "config.json").exists()
 
 
 def test_exif_rotation_palette_transparency_and_cmyk_decode_by_content(tmp_path):

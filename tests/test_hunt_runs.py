@@ -109,3 +109,13 @@ def test_a_dangling_training_link_is_skipped_with_a_warning(data):
     shutil.rmtree(data / "Test")
     with pytest.warns(UserWarning, match=r"dangling.png \(broken symlink\)"):
         files.scan(data, progress=False)
+
+
+def test_a_class_folder_of_unreadable_files_is_not_a_class(data):
+    junk = data / "Train" / "Notes"
+    junk.mkdir()
+    (junk / "a.txt").write_text("not an image")
+    (junk / "b.jpg").write_bytes(b"")
+    with pytest.warns(UserWarning, match="no readable image: Notes"):
+        folder = files.scan(data, progress=False)
+    assert folder.class_names == ["AI", "Real"] and set(folder.labels.tolist()) == {0, 1}

@@ -275,7 +275,7 @@ def test_a_distributed_search_ends_when_its_budget_does(data, tmp_path):
     workers = [subprocess.Popen(args, env=dict(env, KERASTUNER_TUNER_ID=f"tuner{i}")) for i in range(2)]
     assert chief.wait(timeout=150) == 0
     assert all(w.wait(timeout=30) == 0 for w in workers)
-    assert time.time() - start < 30 + 90  # the budget, start-up, and well under a minute after it
+    assert time.time() - start < 30 + 90  # the budget, then start-up (TensorFlow imports) and less than a minute
     best = json.loads((run / "best_hparams.json").read_text())
     assert best["score"] is not None
 

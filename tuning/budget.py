@@ -31,7 +31,8 @@ class SearchBudget:
             self.spent = not self.stopped
             if hasattr(oracle, "tuner_ids"):  # the oracle itself, not a worker's client of the chief's
                 oracle.tuner_ids.discard(tuner_id)  # what keras-tuner does when it answers STOPPED itself
-            return kt.engine.trial.Trial(oracle.hyperparameters.copy(), trial_id="stopped",
+            # A worker's OracleClient exposes no hyperparameters; a STOPPED trial needs none.
+            return kt.engine.trial.Trial(kt.HyperParameters(), trial_id="stopped",
                                          status=kt.engine.trial.TrialStatus.STOPPED)
 
         oracle.create_trial = create_trial  # also what the chief's gRPC handler calls
@@ -41,9 +42,43 @@ class SearchBudget:
         self.stopped = True
 
 
-def trial_clock(deadline: float, log_path=None):
+def serve(tuner, callbacks, deadline: float, poll_s: float = 2.0):
+    """The chief: keras-tuner's oracle server, until the search is over.
+
+    keras-tuner returns once it has told some worker STOPPED and all are gone. If no worker
+    asks again after the deadline (all crashed or were killed), that never happens; so past
+    the deadline the chief also returns once no trial is running and no worker is left
+    (tuning.watch forgets dead ones).
+    """
+    import threading
+
+    from keras_tuner.src.distribute import oracle_chief
+
+    server = threading.Thread(target=tuner.search, kwargs=dict(callbacks=callbacks, verbose=1), daemon=True,
+                              name="oracle-server")
+    server.start()
+    while server.is_alive():
+        server.join(timeout=poll_s)
+        if time.time() > deadline and oracle_chief.exit_chief(tuner.oracle):
+            return
+
+
+def track_current_trial(tuner):
+    """tuner.current_trial_id: the trial this process is running (for heartbeats)."""
+    run_trial = tuner.run_trial
+    tuner.current_trial_id = None
+
+    def tracked(trial, *args, **kwargs):
+        tuner.current_trial_id = trial.trial_id
+        return run_trial(trial, *args, **kwargs)
+
+    tuner.run_trial = tracked  # keras-tuner calls self.run_trial: the instance attribute wins
+
+
+def trial_clock(deadline: float, log_path=None, heartbeat=None):
     """A Keras callback for every trial: times it (`trial_seconds`) and stops it at `deadline`
-    (`budget_cut` = 1 in its metrics); `log_path` gets a line per trial started."""
+    (`budget_cut` = 1 in its metrics); `log_path` gets a line per trial started; `heartbeat(epoch)`
+    is called after every epoch (a worker tells the chief it is alive: tuning.watch)."""
     import keras
 
     class TrialClock(keras.callbacks.Callback):
@@ -61,5 +96,7 @@ def trial_clock(deadline: float, log_path=None):
                 logs["budget_cut"] = float(cut)
             if cut:
                 self.model.stop_training = True
+            if heartbeat is not None:
+                heartbeat(epoch)
 
     return TrialClock()

@@ -15,7 +15,7 @@ import keras_tuner as kt
 from hunt_tf.choices import OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.data import from_pixels
-from hunt_tf.model import build_model
+from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
 from hunt_tf.splits import decode_training_images, split
 
 DEFAULTS = HuntConfig()
@@ -28,8 +28,7 @@ AUGMENT_CHOICES = [name for name in PRESETS if name != "strong"]
 def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
     """Declare every hyperparameter on `hp` and return the HuntConfig they describe."""
     d = DEFAULTS
-    # keras.applications backbones need at least 32x32 inputs.
-    backbones = BACKBONE_CHOICES if image_size >= 32 else ["cnn"]
+    backbones = BACKBONE_CHOICES if image_size >= MIN_BACKBONE_SIZE else ["cnn"]
     return HuntConfig(
         backbone=hp.Choice("backbone", backbones, default=d.backbone),
         filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
@@ -93,4 +92,10 @@ class HuntHyperModel(kt.HyperModel):
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))
         kwargs.setdefault("epochs", self.epochs)
         kwargs.pop("shuffle", None)
-        return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+        history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+        # keras-tuner records each metric at the trial's best epoch, not its last: a trial that the
+        # budget cut (tuning.budget) must read as cut, and as long as it ran, at every epoch.
+        for name in ("budget_cut", "trial_seconds"):
+            if history.history.get(name):
+                history.history[name] = [max(history.history[name])] * len(history.history[name])
+        return history

@@ -104,7 +104,7 @@ def untuned_baseline(hypermodel, run_dir, epochs):
 
 
 def print_table(rows, limit=10):
-    keys = ["trial", "score", "seconds", "backbone", "filters", "depth", "kernel_size", "augment", "optimizer",
+    keys = ["trial", "status", "score", "seconds", "backbone", "filters", "depth", "kernel_size", "augment", "optimizer",
             "learning_rate", "batch_size"]
     print("  ".join(f"{k[:12]:>12s}" for k in keys))
     for r in rows[:limit]:

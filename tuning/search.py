@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import PRECISIONS, STRATEGIES
 from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import RESIZE_MODES
-from tuning.budget import SearchBudget, trial_clock
+from tuning.budget import SearchBudget, serve, track_current_trial, trial_clock
 from tuning.outputs import print_table, untuned_baseline, write_outputs
 from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, supervise
 from tuning.tuners import DEFAULT_TRIALS, TUNERS, make_tuner, role
@@ -34,7 +35,7 @@ __all__ = ["main", "parser", "run", "make_tuner", "role", "WorkerWatch", "write_
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="hunt-tune", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="hunt-tune", description=__doc__.split("\n\n")[0], allow_abbrev=False,
                                 epilog="Distributed search: see `make tune-distributed` and the README.")
     p.add_argument("data", help="folder with Train/<class>/...")
     p.add_argument("--run", default="runs/tune", help="tuning run directory (default: %(default)s)")
@@ -79,7 +80,9 @@ def run(args):
     start = search_start()
     run_dir = Path(args.run)
     run_dir.mkdir(parents=True, exist_ok=True)
-    runtime = configure(args.precision, "auto", args.strategy, threads=args.threads)
+    # The chief trains nothing: it neither needs nor should time a precision probe.
+    runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
+                        threads=args.threads)
     folder = files.scan(args.data, progress=role() != "worker")
     size = args.image_size or files.default_image_size(folder.train)
     if args.val_split <= 0:
@@ -87,13 +90,16 @@ def run(args):
     hypermodel = HuntHyperModel.from_folder(folder, size, args.resize_mode, args.val_split, epochs=args.max_epochs,
                                             jit_compile=runtime.jit_compile, seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
-    tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs, args.fresh,
-                       args.seed, strategy, args.iterations)
+    # Only the chief (or a single process) may start the search over: workers share its state.
+    tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs,
+                       args.fresh and role() != "worker", args.seed, strategy, args.iterations)
     print(f"tuning {args.tuner} on {len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation "
           f"images at {size}px, budget {args.budget_minutes:g} min | {runtime.describe()} | role {role()}")
     baseline = None
-    if args.fresh:
-        (run_dir / "untuned.json").unlink(missing_ok=True)
+    if args.fresh and role() != "worker":  # nothing of the old search may be mistaken for this one's
+        for name in ("untuned.json", "best_hparams.json", "trials.csv"):
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "workers", ignore_errors=True)
     if role() == "single":  # a chief only serves the oracle; it trains nothing itself
         baseline = untuned_baseline(hypermodel, run_dir, args.max_epochs)
         print(f"untuned defaults: val_accuracy {baseline['score']:.4f} after {args.max_epochs} epochs")
@@ -105,10 +111,20 @@ def run(args):
     worker_log = run_dir / "workers" / f"{os.environ['KERASTUNER_TUNER_ID']}.log" if role() != "single" else None
     deadline = start + args.budget_minutes * 60
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
-    callbacks = [trial_clock(deadline, worker_log), tensorboard]
+    heartbeat = None
+    if role() == "worker":  # keras-tuner reports to the chief only when a trial ends; the watch needs more
+        track_current_trial(tuner)
+
+        def heartbeat(epoch):
+            tuner.oracle.update_trial(tuner.current_trial_id, {"heartbeat": float(epoch)}, step=epoch)
+
+    callbacks = [trial_clock(deadline, worker_log, heartbeat), tensorboard]
     if is_child() and args.recycle_mb > 0:
         callbacks.append(memory_watch(args.recycle_mb, budget.stop))
-    tuner.search(callbacks=callbacks, verbose=0 if role() == "worker" else 1)
+    if role() == "chief":
+        serve(tuner, callbacks, deadline)
+    else:
+        tuner.search(callbacks=callbacks, verbose=0 if role() == "worker" else 1)
     if budget.stopped:
         args.replace_me = True  # main() exits with RECYCLE_EXIT; the parent resumes in a new process
         return

@@ -13,9 +13,9 @@ from pathlib import Path
 class WorkerWatch:
     """Chief only: a worker that goes silent gives its trial back, so the others finish the search.
 
-    Workers report to the chief after every epoch (keras-tuner rewrites the trial's
-    trial.json), so a trial whose worker has been silent for longer than `timeout_s` (which
-    must exceed the longest epoch) belongs to a worker that was killed or lost its machine.
+    Workers send a heartbeat to the chief after every epoch (tuning.search: an `update_trial`,
+    after which keras-tuner rewrites the trial's trial.json), so a trial whose worker has
+    been silent for longer than `timeout_s` (which must exceed the longest epoch) belongs to a worker that was killed or lost its machine.
     The trial is ended as INVALID, which sends it to keras-tuner's retry queue; the next worker
     to ask runs it again. The silent worker's id is forgotten, so the chief can still exit;
     a restarted worker registers again when it asks for a trial. A worker that holds no trial
