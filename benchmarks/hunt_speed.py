@@ -9,7 +9,7 @@ for the same epochs at the same image size:
 - baseline: Pillow decodes every file at full size, resized, into one float32 array; fit.
 - ours: hunt_tf's header scan, one parallel decode (Pillow threads, JPEGs decoded at
   reduced scale) into uint8, the tf.data pipeline, and the runtime's precision (measured
-  per machine); also pinned to float32 and to bfloat16, each with the project's fused
+  for this model on this machine, a few seconds, included in "loading"); also pinned to float32 and to bfloat16, each with the project's fused
   BatchNorm and with Keras' own (to show what each choice is worth on this CPU).
 Reported: wall seconds for loading + training, peak resident memory (ru_maxrss).
 """
@@ -81,11 +81,12 @@ def run_ours(data, size, epochs, precision):
     from hunt_tf import files
     from hunt_tf.config import HuntConfig
     from hunt_tf.data import from_pixels
-    from hunt_tf.model import build_model
+    from hunt_tf.model import build_model, precision_probe
     from hunt_tf.splits import decode_training_images
 
-    configure(precision)
     folder = files.scan(data, progress=False)
+    configure(precision, probe=precision_probe(HuntConfig(augment="none", epochs=epochs), size,
+                                               len(folder.class_names)))
     pixels, labels = decode_training_images(folder, size, "resize")
     ds = from_pixels(pixels, labels, batch_size=32, training=True, augment="none")
     loaded = time.perf_counter()

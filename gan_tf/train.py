@@ -46,6 +46,21 @@ def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
     )
 
 
+def precision_probe(config: GANConfig):
+    """(workload name, make_step) for the runtime's precision measurement: one GAN train step
+    of this configuration (gradient_hunt.precision)."""
+    def make_step():
+        classes = 10 if config.conditional else 0
+        gan = build_gan(config, classes)
+        compile_gan(gan, config, jit_compile=False)
+        rng = np.random.default_rng(0)
+        images = rng.uniform(-1, 1, (config.batch_size, 28, 28, 1)).astype("float32")
+        labels = np.arange(config.batch_size) % 10 if classes else None
+        return lambda: gan.train_on_batch(images, labels)
+
+    return f"gan {config.arch} w{config.width} z{config.latent_dim} b{config.batch_size}", make_step
+
+
 def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fresh=False) -> dict:
     """Train (or continue) a run with GANConfig fields from `settings`; returns the final
     quality report (also written to metrics.json).
@@ -54,7 +69,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     run_dir = Path(run_dir)
     config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
                          may_change=("epochs",))
-    runtime = configure(config.precision, config.jit, config.strategy)
+    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config))
     data = datasets.load(config.dataset)
     if config.conditional and data.labels is None:
         raise RunError(f"--conditional needs labels, and {config.dataset} has none")

@@ -1,13 +1,15 @@
 """Choose float32 or bfloat16 on a CPU by measuring, not by reading CPU flags.
 
-    choice = cpu_precision()        # "mixed_bfloat16" or "float32", with .reason
+    choice = cpu_precision("hunt cnn 64px", make_step)   # "mixed_bfloat16" or "float32", with .reason
     print(choice, choice.reason)    # e.g. "float32 (bfloat16 measured 0.71x on this CPU)"
 
 AVX512-BF16 in /proc/cpuinfo does not mean bfloat16 is faster: on an AMD EPYC it measured
-1.46x faster for our DCGAN step, on an Intel Xeon with the same flag 0.63x. So the first
-command on a machine times a short representative training step (conv, BatchNorm,
-transposed conv, Adam) in both precisions, in this process, and caches the result per
-CPU model and TensorFlow version in ~/.cache/gradient-hunt/precision.json (a few seconds, once).
+1.46x faster for our DCGAN step, on an Intel Xeon with the same flag 0.63x. And the answer
+depends on the model: on one EPYC a tiny generic conv net measured bfloat16 0.90x while
+the hunt CNN at 64 px trained 1.77x faster in it. So a command times a few training steps
+of the model it is about to train (`make_step`, named by `workload`) in both precisions,
+in this process, and caches the result per CPU model, TensorFlow version, thread count and
+workload in ~/.cache/gradient-hunt/precision.json (seconds, once per machine and model).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gradient_hunt.cache import cache_dir
 
 # bfloat16 costs precision; it has to buy at least this much speed to be chosen.
 MIN_SPEEDUP = 1.10
-PROBE_BATCH, PROBE_SIZE, PROBE_STEPS = 32, 32, 12
+PROBE_STEPS = 12
 
 
 def cpu_flags() -> str:
@@ -57,56 +59,68 @@ class Choice(str):
         return obj
 
 
-def seconds_per_step(policy: str, steps: int = PROBE_STEPS) -> float:
-    """Median seconds of one training step of a small conv/BatchNorm/transposed-conv net."""
+def small_conv_step():
+    """A generic step (conv, BatchNorm, transposed conv, Adam, batch 32 at 32x32), under the
+    global dtype policy; for commands that name no workload of their own."""
     import keras
     import numpy as np
     from keras import layers
 
     def block(x, conv, filters):
-        x = conv(filters, 3, strides=2, padding="same", use_bias=False, dtype=policy)(x)
-        x = layers.BatchNormalization(dtype=policy)(x)
-        return layers.ReLU(dtype=policy)(x)
+        x = conv(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
 
-    inputs = keras.Input((PROBE_SIZE, PROBE_SIZE, 3))
-    x = block(inputs, layers.Conv2D, 32)
-    x = block(x, layers.Conv2D, 64)
-    x = block(x, layers.Conv2DTranspose, 32)
-    x = layers.GlobalAveragePooling2D(dtype=policy)(x)
-    outputs = layers.Dense(2, dtype="float32")(x)
+    inputs = keras.Input((32, 32, 3))
+    x = block(block(block(inputs, layers.Conv2D, 32), layers.Conv2D, 64), layers.Conv2DTranspose, 32)
+    outputs = layers.Dense(2, dtype="float32")(layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=False)
     rng = np.random.default_rng(0)
-    images = rng.random((PROBE_BATCH, PROBE_SIZE, PROBE_SIZE, 3), dtype=np.float32)
-    labels = rng.integers(0, 2, PROBE_BATCH)
+    images, labels = rng.random((32, 32, 32, 3), dtype=np.float32), rng.integers(0, 2, 32)
+    return lambda: model.train_on_batch(images, labels)
+
+
+def seconds_per_step(make_step, policy: str, steps: int = PROBE_STEPS) -> float:
+    """Median seconds of one call of the step that `make_step()` builds under `policy`."""
+    import keras
+    import numpy as np
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        step = make_step()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     for _ in range(3):  # trace and warm up
-        model.train_on_batch(images, labels)
+        step()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        model.train_on_batch(images, labels)
+        step()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
 
-def measure(rounds: int = 2) -> dict:
+def measure(make_step=small_conv_step, rounds: int = 2) -> dict:
     """Interleaved timings of both precisions (best of `rounds`, so a busy moment does not decide)."""
     f32, bf16 = [], []
     for _ in range(rounds):
-        f32.append(seconds_per_step("float32"))
-        bf16.append(seconds_per_step("mixed_bfloat16"))
+        f32.append(seconds_per_step(make_step, "float32"))
+        bf16.append(seconds_per_step(make_step, "mixed_bfloat16"))
     return {"float32": min(f32), "mixed_bfloat16": min(bf16)}
 
 
-def cpu_precision(measure_fn=measure) -> Choice:
-    """The faster precision on this CPU, measured once per CPU model and TensorFlow version."""
+def cpu_precision(workload: str = "generic", make_step=None, measure_fn=None) -> Choice:
+    """The faster precision on this CPU for `workload` (a name for what `make_step` builds: the
+    model and shapes the command will train), measured once per CPU model, TensorFlow version,
+    thread count and workload."""
     if not cpu_has_bf16():
         return Choice("float32", "no bfloat16 instructions on this CPU")
     import tensorflow as tf
 
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
-    key = f"{cpu_model()} | TensorFlow {tf.__version__} | threads {threads}"
+    key = f"{cpu_model()} | TensorFlow {tf.__version__} | threads {threads} | {workload}"
     path = cache_dir() / "precision.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One probe at a time on a machine: processes started together (tuning workers) would
@@ -118,9 +132,9 @@ def cpu_precision(measure_fn=measure) -> Choice:
         except (OSError, ValueError):
             cache = {}
         if key not in cache:
-            cache[key] = measure_fn()
+            cache[key] = measure_fn() if measure_fn else measure(make_step or small_conv_step)
             write_json(path, cache)
     timings = cache[key]
     speedup = timings["float32"] / timings["mixed_bfloat16"]
     name = "mixed_bfloat16" if speedup >= MIN_SPEEDUP else "float32"
-    return Choice(name, f"bfloat16 measured {speedup:.2f}x float32 on this CPU")
+    return Choice(name, f"bfloat16 measured {speedup:.2f}x float32 for this model on this CPU")

@@ -104,8 +104,9 @@ def _gpu_supports_float16(tf, gpus) -> bool:
     return bool(gpus)
 
 
-def choose_precision(requested: str, tf, gpus) -> tuple[str, str]:
-    """(Keras dtype policy, why): float16 on tensor-core GPUs; on a CPU, whatever measured faster."""
+def choose_precision(requested: str, tf, gpus, probe=None) -> tuple[str, str]:
+    """(Keras dtype policy, why): float16 on tensor-core GPUs; on a CPU, whatever measured faster
+    (`probe` = (workload name, make_step): the model the command will train; see gradient_hunt.precision)."""
     if requested not in PRECISIONS:
         raise RuntimeSettingError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
     if requested != "auto":
@@ -114,7 +115,7 @@ def choose_precision(requested: str, tf, gpus) -> tuple[str, str]:
         if _gpu_supports_float16(tf, gpus):
             return "mixed_float16", "tensor-core GPU"
         return "float32", "GPU without tensor cores"
-    choice = cpu_precision()
+    choice = cpu_precision(*(probe or ()))
     return str(choice), choice.reason
 
 
@@ -130,13 +131,15 @@ def make_strategy(name: str, tf):
     raise RuntimeSettingError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
-def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default", threads: int = 0) -> Runtime:
+def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default", threads: int = 0,
+              probe=None) -> Runtime:
     """Set up devices and the global Keras dtype policy; call once, before building models.
 
     - GPUs: memory growth on (so two processes can share one), float16 where it has tensor cores.
     - CPU: bfloat16 where a timed probe found it faster on this CPU (gradient_hunt.precision), else float32.
     - XLA: on for GPUs; off on CPU, where it measured slower for these models.
     - threads: CPU threads per op pool (0 = TensorFlow's default, all cores).
+    - probe: (workload name, make_step) for the CPU precision measurement: the model to be trained.
     """
     tf = import_tensorflow()
     import keras
@@ -153,7 +156,7 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised by an earlier call in this process
             pass
-    policy, reason = choose_precision(precision, tf, gpus)
+    policy, reason = choose_precision(precision, tf, gpus, probe)
     keras.mixed_precision.set_global_policy(policy)
     if jit not in JIT_CHOICES:
         raise RuntimeSettingError(f"unknown jit setting {jit!r}; choose from {', '.join(JIT_CHOICES)}")

@@ -10,6 +10,7 @@ predicts from plain decoded images.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, regularizers
 
 from gradient_hunt.settings import SettingsError
@@ -63,6 +64,21 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
+
+
+def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
+    """(workload name, make_step) for the runtime's precision measurement: a training step of
+    exactly this model, at this size and batch (gradient_hunt.precision)."""
+    def make_step():
+        model = build_model(config, image_size, num_classes)
+        rng = np.random.default_rng(0)
+        images = rng.uniform(0, 255, (config.batch_size, image_size, image_size, 3)).astype("float32")
+        labels = np.arange(config.batch_size) % num_classes
+        return lambda: model.train_on_batch(images, labels)
+
+    name = (f"hunt {config.backbone} f{config.filters} d{config.depth} k{config.kernel_size} bn{int(config.batchnorm)} "
+            f"{image_size}px b{config.batch_size}")
+    return name, make_step
 
 
 def _backbone(inputs, name, weights, image_size):

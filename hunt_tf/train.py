@@ -25,7 +25,7 @@ from hunt_tf import audit, files
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.data import from_pixels
 from hunt_tf.errors import RunError
-from hunt_tf.model import build_model
+from hunt_tf.model import build_model, precision_probe
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
 from hunt_tf.splits import class_weights, decode_training_images, split
@@ -62,7 +62,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
-    runtime = configure(config.precision, config.jit, config.strategy)
+    runtime = configure(config.precision, config.jit, config.strategy,
+                        probe=precision_probe(config, config.image_size, len(folder.class_names)))
     keras.utils.set_random_seed(config.seed)
     pixels, labels = decode_training_images(folder, config.image_size, config.resize_mode)
     train_idx, val_idx = split(labels, config.val_split, config.seed)

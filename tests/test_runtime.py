@@ -13,15 +13,15 @@ def test_cpu_precision_follows_the_measurement_not_the_cpu_flags(monkeypatch, tm
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)  # the flag says bfloat16...
     probes = []
     slow_bf16 = lambda: probes.append(1) or {"float32": 1.0, "mixed_bfloat16": 1.5}  # noqa: E731
-    choice = precision.cpu_precision(slow_bf16)  # ...the measurement says no (this machine's Xeon)
+    choice = precision.cpu_precision(measure_fn=slow_bf16)  # ...the measurement says no (this machine's Xeon)
     assert choice == "float32" and "0.67x" in choice.reason
-    assert precision.cpu_precision(slow_bf16) == "float32" and len(probes) == 1  # measured once, then cached
+    assert precision.cpu_precision(measure_fn=slow_bf16) == "float32" and len(probes) == 1  # measured once, then cached
     cached = json.loads((tmp_path / "slow" / "gradient-hunt" / "precision.json").read_text())
     assert list(cached)[0].startswith(f"{precision.cpu_model()} | TensorFlow {runtime.import_tensorflow().__version__}")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fast"))
-    assert precision.cpu_precision(lambda: {"float32": 1.5, "mixed_bfloat16": 1.0}) == "mixed_bfloat16"
+    assert precision.cpu_precision(measure_fn=lambda: {"float32": 1.5, "mixed_bfloat16": 1.0}) == "mixed_bfloat16"
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)  # no instructions: nothing to measure
-    assert precision.cpu_precision(lambda: pytest.fail("measured a CPU without bfloat16")) == "float32"
+    assert precision.cpu_precision(measure_fn=lambda: pytest.fail("measured a CPU without bfloat16")) == "float32"
 
 
 def test_precision_policy_asked_for_wins_and_gpus_use_float16(monkeypatch):
@@ -35,9 +35,20 @@ def test_precision_policy_asked_for_wins_and_gpus_use_float16(monkeypatch):
         runtime.choose_precision("fp8", tf, gpus=[])
 
 
-def test_the_probe_times_both_precisions():
-    timings = precision.measure(rounds=1)
+def test_the_probe_times_both_precisions_of_the_model_to_be_trained(monkeypatch, tmp_path):
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.model import precision_probe
+
+    timings = precision.measure(rounds=1)  # the generic step
     assert set(timings) == {"float32", "mixed_bfloat16"} and all(0 < t < 5 for t in timings.values())
+    name, make_step = precision_probe(HuntConfig(filters=4, depth=1, batch_size=4), image_size=16, num_classes=2)
+    assert "16px" in name and "b4" in name
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    precision.cpu_precision(name, make_step)
+    cached = json.loads((tmp_path / "gradient-hunt" / "precision.json").read_text())
+    assert list(cached)[0].endswith(name) and all(0 < t < 5 for t in cached[list(cached)[0]].values())
+    assert keras.mixed_precision.global_policy().name == "float32"  # the probe leaves the policy as it was
 
 
 def test_xla_is_off_on_cpu_unless_asked(monkeypatch):

@@ -173,6 +173,20 @@ def test_each_trial_starts_from_a_clean_keras_state_and_keeps_the_precision():
     assert second.get_layer("block1_conv").compute_dtype == "bfloat16"
 
 
+def test_a_worker_heartbeat_reaches_the_trial_record_every_epoch(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    beat = budget_module.heartbeat(tuner)  # on a worker, tuner.oracle is the chief's (here: in process)
+    trial = tuner.oracle.create_trial("tuner0")
+    tuner.current_trial_id = trial.trial_id
+    record = tmp_path / "hunt" / f"trial_{trial.trial_id}" / "trial.json"
+    before = record.stat().st_mtime_ns
+    time.sleep(0.01)
+    beat(0, {"loss": 0.7, "val_loss": 0.69, "val_accuracy": 0.5})
+    assert record.stat().st_mtime_ns > before  # tuning.watch reads this as "alive"
+    assert tuner.oracle.trials[trial.trial_id].metrics.get_last_value("val_accuracy") == 0.5
+
+
 def test_bayesian_is_refused_with_several_workers(monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
     with pytest.raises(ValueError, match="bayesian tuner is not safe with several workers"):

@@ -63,8 +63,13 @@ def serve(tuner, callbacks, deadline: float, poll_s: float = 2.0):
             return
 
 
-def track_current_trial(tuner):
-    """tuner.current_trial_id: the trial this process is running (for heartbeats)."""
+def heartbeat(tuner):
+    """heartbeat(epoch, logs) for a worker: reports the epoch's metrics on the trial it is running.
+
+    keras-tuner 1.4 tells the chief nothing until a trial ends, so without this a long trial
+    looks like a dead worker to tuning.watch. The oracle refuses a report without the objective:
+    the whole epoch's logs go.
+    """
     run_trial = tuner.run_trial
     tuner.current_trial_id = None
 
@@ -74,11 +79,17 @@ def track_current_trial(tuner):
 
     tuner.run_trial = tracked  # keras-tuner calls self.run_trial: the instance attribute wins
 
+    def beat(epoch, logs):
+        if tuner.current_trial_id is not None:
+            tuner.oracle.update_trial(tuner.current_trial_id, {k: float(v) for k, v in logs.items()}, step=epoch)
+
+    return beat
+
 
 def trial_clock(deadline: float, log_path=None, heartbeat=None):
     """A Keras callback for every trial: times it (`trial_seconds`) and stops it at `deadline`
-    (`budget_cut` = 1 in its metrics); `log_path` gets a line per trial started; `heartbeat(epoch)`
-    is called after every epoch (a worker tells the chief it is alive: tuning.watch)."""
+    (`budget_cut` = 1 in its metrics); `log_path` gets a line per trial started; `heartbeat(epoch, logs)`
+    is called after every epoch with its logs (a worker tells the chief it is alive: tuning.watch)."""
     import keras
 
     class TrialClock(keras.callbacks.Callback):
@@ -96,7 +107,7 @@ def trial_clock(deadline: float, log_path=None, heartbeat=None):
                 logs["budget_cut"] = float(cut)
             if cut:
                 self.model.stop_training = True
-            if heartbeat is not None:
-                heartbeat(epoch)
+            if heartbeat is not None and logs:
+                heartbeat(epoch, logs)
 
     return TrialClock()

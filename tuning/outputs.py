@@ -21,9 +21,14 @@ class NothingFinished(UserError):
     """A search with no finished trial (and no untuned baseline) has no best hyperparameters."""
 
 
+def _largest(trial, name):
+    """The largest value a metric took in a trial (workers report every epoch: the best is not the answer)."""
+    return trial.metrics.get_statistics(name)["max"] if trial.metrics.exists(name) else None
+
+
 def was_cut(trial) -> bool:
     """True for a trial that the time budget stopped before its last epoch."""
-    return trial.metrics.exists("budget_cut") and bool(trial.metrics.get_last_value("budget_cut"))
+    return bool(_largest(trial, "budget_cut"))
 
 
 def competes(trial) -> bool:
@@ -35,7 +40,7 @@ def trial_rows(tuner):
     """One row per trial the oracle knows: id, status (CUT: stopped by the budget), score, seconds, values."""
     rows = []
     for trial in tuner.oracle.trials.values():
-        seconds = trial.metrics.get_best_value("trial_seconds") if trial.metrics.exists("trial_seconds") else None
+        seconds = _largest(trial, "trial_seconds")
         status = "CUT" if trial.status == "COMPLETED" and was_cut(trial) else trial.status
         row = {"trial": trial.trial_id, "status": status, "score": trial.score,
                "seconds": None if seconds is None else round(seconds, 1)}

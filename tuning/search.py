@@ -25,7 +25,7 @@ from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import PRECISIONS, STRATEGIES
 from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import RESIZE_MODES
-from tuning.budget import SearchBudget, serve, track_current_trial, trial_clock
+from tuning.budget import SearchBudget, heartbeat, serve, trial_clock
 from tuning.outputs import print_table, untuned_baseline, write_outputs
 from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, supervise
 from tuning.tuners import DEFAULT_TRIALS, TUNERS, make_tuner, role
@@ -75,16 +75,18 @@ def run(args):
 
     from gradient_hunt.runtime import configure
     from hunt_tf import files
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.model import precision_probe
     from tuning.hypermodel import HuntHyperModel
 
     start = search_start()
     run_dir = Path(args.run)
     run_dir.mkdir(parents=True, exist_ok=True)
     # The chief trains nothing: it neither needs nor should time a precision probe.
-    runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
-                        threads=args.threads)
     folder = files.scan(args.data, progress=role() != "worker")
     size = args.image_size or files.default_image_size(folder.train)
+    runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
+                        threads=args.threads, probe=precision_probe(HuntConfig(), size, len(folder.class_names)))
     if args.val_split <= 0:
         raise SettingsError("tuning needs a validation split (--val-split > 0)")
     hypermodel = HuntHyperModel.from_folder(folder, size, args.resize_mode, args.val_split, epochs=args.max_epochs,
@@ -111,14 +113,8 @@ def run(args):
     worker_log = run_dir / "workers" / f"{os.environ['KERASTUNER_TUNER_ID']}.log" if role() != "single" else None
     deadline = start + args.budget_minutes * 60
     tensorboard = keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False)
-    heartbeat = None
-    if role() == "worker":  # keras-tuner reports to the chief only when a trial ends; the watch needs more
-        track_current_trial(tuner)
-
-        def heartbeat(epoch):
-            tuner.oracle.update_trial(tuner.current_trial_id, {"heartbeat": float(epoch)}, step=epoch)
-
-    callbacks = [trial_clock(deadline, worker_log, heartbeat), tensorboard]
+    beat = heartbeat(tuner) if role() == "worker" else None
+    callbacks = [trial_clock(deadline, worker_log, beat), tensorboard]
     if is_child() and args.recycle_mb > 0:
         callbacks.append(memory_watch(args.recycle_mb, budget.stop))
     if role() == "chief":
