@@ -81,7 +81,8 @@ class GAN(keras.Model):
         return self.discriminator(inputs, training=training)
 
     def train_step(self, data):
-        real_images, real_labels = data if isinstance(data, tuple) else (data, None)
+        # fit gives images (or images, labels); train_on_batch gives (images, labels or None, None).
+        real_images, real_labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = ops.shape(real_images)[0]
         if self.num_classes:
             real_labels = ops.reshape(ops.cast(real_labels, "int32"), (batch_size, 1))

@@ -69,8 +69,8 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     run_dir = Path(run_dir)
     config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
                          may_change=("epochs",))
+    data = datasets.load(config.dataset)  # first: a bad dataset is an error before any probe
     runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config))
-    data = datasets.load(config.dataset)
     if config.conditional and data.labels is None:
         raise RunError(f"--conditional needs labels, and {config.dataset} has none")
     print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")

@@ -120,3 +120,24 @@ def test_the_weight_average_follows_the_generator_with_its_warm_up_decay():
                                    atol=1e-6)
     assert gan.sampler is gan.ema_generator
     assert not all(np.allclose(a.numpy(), b.numpy()) for a, b in zip(gan.ema_generator.weights, gan.generator.weights))
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+def test_train_on_batch_runs_the_same_step_as_fit(num_classes):
+    # The runtime's precision probe times gan.train_on_batch; Keras hands train_step a 3-tuple there.
+    gan = tiny_gan(num_classes=num_classes)
+    data = real_batch(8, num_classes)
+    x, y = data if num_classes else (data, None)
+    logs = gan.train_on_batch(x, y, return_dict=True)
+    assert set(logs) == {"d_loss", "g_loss", "d_real_acc", "d_fake_acc"} and all(np.isfinite(list(logs.values())))
+
+
+def test_the_precision_probe_times_a_real_gan_step():
+    from gan_tf.config import GANConfig
+    from gan_tf.train import precision_probe
+    from gradient_hunt import precision
+
+    name, make_step = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8))
+    assert name == "gan dcgan w4 z8 b8"
+    timings = precision.measure(make_step, rounds=1)
+    assert all(0 < t < 5 for t in timings.values())
