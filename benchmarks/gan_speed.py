@@ -140,7 +140,7 @@ def main():
     p.add_argument("--out", default="runs/bench-gan.json")
     args = p.parse_args()
 
-    runtime = configure("auto")
+    runtime = configure("auto", probe=train.precision_probe(GANConfig(batch_size=args.batch_size)))
     print(f"runtime: {runtime.describe()}, batch {args.batch_size}")
     results = {"throughput": throughput(args.batch_size, args.steps)}
 

@@ -30,16 +30,18 @@ def main():
     changes = [json.loads(s) for s in args.settings]
 
     from gradient_hunt.runtime import configure
-
-    configure("auto")
-    import keras
-    import keras_tuner as kt
-
     from hunt_tf import files
-    from tuning.hypermodel import HuntHyperModel, define_space
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.model import precision_probe
 
     folder = files.scan(args.data, progress=False)
     size = files.default_image_size(folder.train)
+    configure("auto", probe=precision_probe(HuntConfig(), size, len(folder.class_names)))
+    import keras
+    import keras_tuner as kt
+
+    from tuning.hypermodel import HuntHyperModel, define_space
+
     hypermodel = HuntHyperModel.from_folder(folder, size, epochs=args.epochs)  # the search's own split
     print(f"{len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation images at {size}px, "
           f"{args.epochs} epochs")

@@ -58,7 +58,9 @@ def precision_probe(config: GANConfig):
         labels = np.arange(config.batch_size) % 10 if classes else None
         return lambda: gan.train_on_batch(images, labels)
 
-    return f"gan {config.arch} w{config.width} z{config.latent_dim} b{config.batch_size}", make_step
+    name = (f"gan {config.arch} w{config.width} k{config.kernel_size} z{config.latent_dim} b{config.batch_size} "
+            f"cond{int(config.conditional)} ema{int(bool(config.ema_decay))}")
+    return name, make_step
 
 
 def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fresh=False) -> dict:
@@ -70,9 +72,9 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
                          may_change=("epochs",))
     data = datasets.load(config.dataset)  # first: a bad dataset is an error before any probe
-    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config))
     if config.conditional and data.labels is None:
         raise RunError(f"--conditional needs labels, and {config.dataset} has none")
+    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config))
     print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")
 
     judge = None

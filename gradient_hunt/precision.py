@@ -1,26 +1,33 @@
 """Choose float32 or bfloat16 on a CPU by measuring, not by reading CPU flags.
 
     choice = cpu_precision("hunt cnn 64px", make_step)   # "mixed_bfloat16" or "float32", with .reason
-    print(choice, choice.reason)    # e.g. "float32 (bfloat16 measured 0.71x on this CPU)"
+    print(choice, choice.reason)    # "mixed_bfloat16", "bfloat16 measured 1.65x float32 for this model on this CPU"
 
 AVX512-BF16 in /proc/cpuinfo does not mean bfloat16 is faster: on an AMD EPYC it measured
 1.46x faster for our DCGAN step, on an Intel Xeon with the same flag 0.63x. And the answer
 depends on the model: on one EPYC a tiny generic conv net measured bfloat16 0.90x while
-the hunt CNN at 64 px trained 1.77x faster in it. So a command times a few training steps
-of the model it is about to train (`make_step`, named by `workload`) in both precisions,
-in this process, and caches the result per CPU model, TensorFlow version, thread count and
-workload in ~/.cache/gradient-hunt/precision.json (seconds, once per machine and model).
+the hunt CNN at 64 px measured 1.65x (and trained about 2x faster in it, BENCHMARKS.md).
+So a command times a few training steps of the model it is about to train (`make_step`,
+named by `workload`) in both precisions, in this process, and caches the result per CPU
+model and core count, TensorFlow version, thread count and workload in
+~/.cache/gradient-hunt/precision.json (seconds, once per machine and model; a few steps
+only for a big backbone).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
+import os
 import platform
 import time
 
 from gradient_hunt.atomic import write_json
 from gradient_hunt.cache import cache_dir
+
+try:
+    import fcntl  # POSIX: one probe at a time per machine
+except ImportError:  # Windows: no lock
+    fcntl = None
 
 # bfloat16 costs precision; it has to buy at least this much speed to be chosen.
 MIN_SPEEDUP = 1.10
@@ -92,8 +99,11 @@ def seconds_per_step(make_step, policy: str, steps: int = PROBE_STEPS) -> float:
         step = make_step()
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    for _ in range(3):  # trace and warm up
-        step()
+    step()  # trace
+    start = time.perf_counter()
+    step()
+    if time.perf_counter() - start > 0.3:  # a big model (a keras.applications backbone): a few steps tell
+        steps = 3
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -120,13 +130,14 @@ def cpu_precision(workload: str = "generic", make_step=None, measure_fn=None) ->
     import tensorflow as tf
 
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
-    key = f"{cpu_model()} | TensorFlow {tf.__version__} | threads {threads} | {workload}"
+    key = f"{cpu_model()} x{os.cpu_count()} | TensorFlow {tf.__version__} | threads {threads} | {workload}"
     path = cache_dir() / "precision.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One probe at a time on a machine: processes started together (tuning workers) would
     # otherwise time each other's contention, and cache that.
     with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             cache = json.loads(path.read_text())
         except (OSError, ValueError):

@@ -61,7 +61,10 @@ def open_run(run_dir, config_class, asked: dict, *, kind: str, identity: dict | 
     if exists and not _is_own_run(run_dir, kind, config_class):
         raise RunDirError(f"{run_dir} holds a config.json that {kind} did not write; choose another --run")
     if fresh and run_dir.exists() and any(run_dir.iterdir()):
-        if not exists or _protected(run_dir):
+        if _protected(run_dir):
+            raise RunDirError(f"{run_dir} is the folder you are in (or holds it, or is home); --fresh will not "
+                              "delete it: give --run a folder of its own")
+        if not exists:
             raise RunDirError(f"{run_dir} is not a {kind} run directory; --fresh deletes only runs")
         shutil.rmtree(run_dir)
         exists = False

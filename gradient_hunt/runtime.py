@@ -156,10 +156,12 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised by an earlier call in this process
             pass
-    policy, reason = choose_precision(precision, tf, gpus, probe)
-    keras.mixed_precision.set_global_policy(policy)
     if jit not in JIT_CHOICES:
         raise RuntimeSettingError(f"unknown jit setting {jit!r}; choose from {', '.join(JIT_CHOICES)}")
+    # The strategy before the probe: multi-worker collectives must be set up before any op runs.
+    chosen_strategy = make_strategy(strategy, tf)
+    policy, reason = choose_precision(precision, tf, gpus, probe)
+    keras.mixed_precision.set_global_policy(policy)
     jit_compile = bool(gpus) if jit == "auto" else jit == "on"
     return Runtime(
         device="gpu" if gpus else "cpu",
@@ -167,5 +169,5 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
         precision=policy,
         precision_reason=reason,
         jit_compile=jit_compile,
-        strategy=make_strategy(strategy, tf),
+        strategy=chosen_strategy,
     )

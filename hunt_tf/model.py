@@ -9,6 +9,8 @@ predicts from plain decoded images.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import layers, regularizers
@@ -69,15 +71,17 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
 def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
     """(workload name, make_step) for the runtime's precision measurement: a training step of
     exactly this model, at this size and batch (gradient_hunt.precision)."""
+    timed = dataclasses.replace(config, weights="none")  # weights change no speed, and may need a download
+
     def make_step():
-        model = build_model(config, image_size, num_classes)
+        model = build_model(timed, image_size, num_classes)
         rng = np.random.default_rng(0)
         images = rng.uniform(0, 255, (config.batch_size, image_size, image_size, 3)).astype("float32")
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} f{config.filters} d{config.depth} k{config.kernel_size} bn{int(config.batchnorm)} "
-            f"{image_size}px b{config.batch_size}")
+    name = (f"hunt {config.backbone} f{config.filters} d{config.depth} k{config.kernel_size} p{config.pool_size} "
+            f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 
 

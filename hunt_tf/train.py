@@ -4,8 +4,8 @@
 
 Run directory: config.json, classes.json, decision.json, model.keras, best.keras,
 history.csv, logs/ (TensorBoard), backup/ (resume after a crash), report/ (report.json +
-PNGs), submission.csv. Running into it again with the same settings resumes a crashed run,
-or re-predicts a finished one; other settings are refused (`--fresh` starts over).
+PNGs), submission.csv. Running into it again with the same settings and data resumes a
+crashed run, or re-predicts a finished one; anything else is refused (`--fresh` starts over).
 """
 
 from __future__ import annotations

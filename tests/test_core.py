@@ -79,7 +79,7 @@ def test_fresh_never_deletes_a_folder_that_is_not_a_run(tmp_path, monkeypatch):
     with pytest.raises(RunDirError, match="other did not write"):  # another tool's run is not ours to delete
         open_run(tmp_path / "run", ToyConfig, {}, kind="other", fresh=True)
     monkeypatch.chdir(tmp_path / "run")
-    with pytest.raises(RunDirError, match="--fresh deletes only runs"):  # never the folder we stand in
+    with pytest.raises(RunDirError, match="the folder you are in"):  # never the folder we stand in
         open_run(Path("."), ToyConfig, {}, kind="toy", fresh=True)
     assert (tmp_path / "thesis.tex").exists() and (tmp_path / "run" / "config.json").exists()
 

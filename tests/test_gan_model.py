@@ -138,6 +138,6 @@ def test_the_precision_probe_times_a_real_gan_step():
     from gradient_hunt import precision
 
     name, make_step = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8))
-    assert name == "gan dcgan w4 z8 b8"
+    assert name.startswith("gan dcgan w4 k4 z8 b8")
     timings = precision.measure(make_step, rounds=1)
     assert all(0 < t < 5 for t in timings.values())

@@ -1,4 +1,5 @@
 import json
+import os
 
 import keras
 import numpy as np
@@ -17,7 +18,8 @@ def test_cpu_precision_follows_the_measurement_not_the_cpu_flags(monkeypatch, tm
     assert choice == "float32" and "0.67x" in choice.reason
     assert precision.cpu_precision(measure_fn=slow_bf16) == "float32" and len(probes) == 1  # measured once, then cached
     cached = json.loads((tmp_path / "slow" / "gradient-hunt" / "precision.json").read_text())
-    assert list(cached)[0].startswith(f"{precision.cpu_model()} | TensorFlow {runtime.import_tensorflow().__version__}")
+    tf_version = runtime.import_tensorflow().__version__
+    assert list(cached)[0].startswith(f"{precision.cpu_model()} x{os.cpu_count()} | TensorFlow {tf_version} | threads")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fast"))
     assert precision.cpu_precision(measure_fn=lambda: {"float32": 1.5, "mixed_bfloat16": 1.0}) == "mixed_bfloat16"
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)  # no instructions: nothing to measure

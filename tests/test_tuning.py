@@ -187,6 +187,40 @@ def test_a_worker_heartbeat_reaches_the_trial_record_every_epoch(tmp_path, monke
     assert tuner.oracle.trials[trial.trial_id].metrics.get_last_value("val_accuracy") == 0.5
 
 
+def test_the_chief_returns_past_the_deadline_with_no_worker_left_and_reraises_a_server_failure(tmp_path,
+                                                                                                   monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    tuner.search = lambda **kwargs: time.sleep(3600)  # keras-tuner's server, waiting for workers that never ask
+    start = time.time()
+    budget_module.serve(tuner, [], deadline=time.time(), poll_s=0.05)
+    assert time.time() - start < 5
+
+    def port_taken(**kwargs):
+        raise OSError("address already in use")
+
+    tuner.search = port_taken
+    with pytest.raises(OSError, match="address already in use"):
+        budget_module.serve(tuner, [], deadline=time.time() + 60, poll_s=0.05)
+
+
+def test_a_cut_trial_reads_as_cut_at_every_epoch():
+    # keras-tuner records a trial's metrics at its best epoch, which may come before the cut.
+    hypermodel = tiny_hypermodel()
+    hp = kt.HyperParameters()
+    history = hypermodel.fit(hp, hypermodel.build(hp), epochs=3, verbose=0,
+                             callbacks=[budget_module.trial_clock(time.time() + 3600)])
+    assert history.history["budget_cut"] == [0.0, 0.0, 0.0]
+
+    class CutAtThirdEpoch(keras.callbacks.Callback):  # the budget runs out during epoch 3
+        def on_epoch_end(self, epoch, logs=None):
+            logs["budget_cut"] = float(epoch == 2)
+            self.model.stop_training = epoch == 2
+
+    history = hypermodel.fit(hp, hypermodel.build(hp), epochs=5, verbose=0, callbacks=[CutAtThirdEpoch()])
+    assert history.history["budget_cut"] == [1.0, 1.0, 1.0]  # whichever epoch keras-tuner picks says "cut"
+
+
 def test_bayesian_is_refused_with_several_workers(monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
     with pytest.raises(ValueError, match="bayesian tuner is not safe with several workers"):

@@ -5,7 +5,9 @@
 
 keras-tuner's chief leaves its serving loop only after it has answered some worker's
 request for a trial with STOPPED. So the budget is enforced where trials are handed out:
-past the deadline, `create_trial` answers STOPPED to everyone who asks. A trial still
+past the deadline, `create_trial` answers STOPPED to everyone who asks; and `serve` runs
+the chief's server in a thread, so that past the deadline the chief also ends when no
+worker is left to ask. A trial still
 running at the deadline stops after its current epoch (TrialClock) and is marked "cut":
 it ran fewer epochs than the others, so its score never competes (tuning.outputs).
 """
@@ -27,7 +29,13 @@ class SearchBudget:
 
         def create_trial(tuner_id):
             if time.time() < self.deadline and not self.stopped:
-                return create(tuner_id)
+                retry = bool(getattr(oracle, "_retry_queue", None)) and tuner_id not in oracle.ongoing_trials
+                trial = create(tuner_id)
+                if retry and trial.status == kt.engine.trial.TrialStatus.RUNNING:
+                    # keras-tuner reuses the Trial; without this the retry's per-epoch reports
+                    # (heartbeats) would be averaged with the failed attempt's.
+                    trial.metrics = kt.engine.metrics_tracking.MetricsTracker()
+                return trial
             self.spent = not self.stopped
             if hasattr(oracle, "tuner_ids"):  # the oracle itself, not a worker's client of the chief's
                 oracle.tuner_ids.discard(tuner_id)  # what keras-tuner does when it answers STOPPED itself
@@ -54,13 +62,22 @@ def serve(tuner, callbacks, deadline: float, poll_s: float = 2.0):
 
     from keras_tuner.src.distribute import oracle_chief
 
-    server = threading.Thread(target=tuner.search, kwargs=dict(callbacks=callbacks, verbose=1), daemon=True,
-                              name="oracle-server")
+    failure = []
+
+    def run():
+        try:
+            tuner.search(callbacks=callbacks, verbose=1)
+        except BaseException as err:  # e.g. the port is taken: the chief's command must fail with it
+            failure.append(err)
+
+    server = threading.Thread(target=run, daemon=True, name="oracle-server")
     server.start()
     while server.is_alive():
         server.join(timeout=poll_s)
         if time.time() > deadline and oracle_chief.exit_chief(tuner.oracle):
-            return
+            break
+    if failure:
+        raise failure[0]
 
 
 def heartbeat(tuner):

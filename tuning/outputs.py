@@ -23,7 +23,7 @@ class NothingFinished(UserError):
 
 def _largest(trial, name):
     """The largest value a metric took in a trial (workers report every epoch: the best is not the answer)."""
-    return trial.metrics.get_statistics(name)["max"] if trial.metrics.exists(name) else None
+    return trial.metrics.get_statistics(name).get("max") if trial.metrics.exists(name) else None
 
 
 def was_cut(trial) -> bool:

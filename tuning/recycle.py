@@ -42,8 +42,8 @@ def is_child() -> bool:
 
 
 def search_start() -> float:
-    """When the user's command started (a replaced child keeps its parent's clock)."""
-    return float(os.environ.get(START_ENV) or time.time())
+    """When the user's command started: now, or, in a child, its parent's start."""
+    return float(os.environ.get(START_ENV) or time.time()) if is_child() else time.time()
 
 
 def _die_with_parent():
@@ -57,9 +57,9 @@ def _die_with_parent():
         pass
 
 
-def supervise(argv) -> int:
+def supervise(argv, start: float) -> int:
     """Run `python -m tuning.search ARGV` until a child ends without asking to be replaced."""
-    env = dict(os.environ, **{CHILD_ENV: "1", START_ENV: str(time.time())})
+    env = dict(os.environ, **{CHILD_ENV: "1", START_ENV: str(start)})
     args = list(argv)
     while True:
         child = subprocess.Popen([sys.executable, "-m", "tuning.search", *args], env=env,

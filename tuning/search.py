@@ -79,16 +79,16 @@ def run(args):
     from hunt_tf.model import precision_probe
     from tuning.hypermodel import HuntHyperModel
 
-    start = search_start()
+    start = args.start
     run_dir = Path(args.run)
     run_dir.mkdir(parents=True, exist_ok=True)
     # The chief trains nothing: it neither needs nor should time a precision probe.
+    if args.val_split <= 0:
+        raise SettingsError("tuning needs a validation split (--val-split > 0)")
     folder = files.scan(args.data, progress=role() != "worker")
     size = args.image_size or files.default_image_size(folder.train)
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
                         threads=args.threads, probe=precision_probe(HuntConfig(), size, len(folder.class_names)))
-    if args.val_split <= 0:
-        raise SettingsError("tuning needs a validation split (--val-split > 0)")
     hypermodel = HuntHyperModel.from_folder(folder, size, args.resize_mode, args.val_split, epochs=args.max_epochs,
                                             jit_compile=runtime.jit_compile, seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
@@ -139,10 +139,14 @@ def run(args):
 
 
 def main(argv=None):
+    # The budget's clock starts now, before TensorFlow loads, for the chief and workers alike
+    # (a replaced child keeps its parent's clock).
+    start = search_start()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    args.start = start
     if args.recycle_mb > 0 and role() != "chief" and not is_child():
-        return supervise(argv)  # the search runs in child processes, replaced as their memory grows
+        return supervise(argv, start)  # the search runs in child processes, replaced as their memory grows
     args.replace_me = False
     rc = run_console_command("hunt-tune", lambda: run(args), "; run the same command again to resume the search")
     return RECYCLE_EXIT if rc == 0 and args.replace_me else rc
