@@ -150,3 +150,20 @@ def test_jpeg_recompression_runs_only_for_the_images_it_applies_to(monkeypatch):
 def test_unknown_preset_is_refused():
     with pytest.raises(ValueError, match="unknown augmentation preset 'wild'"):
         data.batch_augmenter("wild")
+
+
+def test_reported_accuracy_never_uses_a_threshold_fitted_on_the_same_rows():
+    from hunt_tf.report import build_report
+
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    score = rng.random(200)  # no signal at all
+    probs = np.stack([1 - score, score], axis=1)
+    in_sample = np.mean((score >= choose_threshold(y, score)) == y)
+    report, _ = build_report(y, probs, ["AI", "Real"])
+    assert in_sample > 0.52  # the best cut on the very rows flatters noise...
+    assert report["accuracy"] <= 0.5 < in_sample  # ...decisions from the other half's cut do not
+    assert report["threshold"] == choose_threshold(y, score)  # predictions still use the cut fitted on all rows
+    separable = np.where(y == 1, 0.6 + 0.3 * rng.random(200), 0.4 * rng.random(200))
+    report, _ = build_report(y, np.stack([1 - separable, separable], axis=1), ["AI", "Real"])
+    assert report["accuracy"] == 1.0
