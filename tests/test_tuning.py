@@ -154,6 +154,18 @@ def test_the_budget_ends_the_search_through_the_oracle(tmp_path, monkeypatch):
     assert budget.spent and oracle_chief.exit_chief(oracle)
 
 
+def test_a_retried_trial_starts_with_clean_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    oracle = search.make_tuner("random", tiny_hypermodel(), tmp_path, 5, 1, True, 0).oracle
+    budget_module.SearchBudget(oracle, minutes=60)
+    lost = oracle.create_trial("tuner0")
+    oracle.update_trial(lost.trial_id, {"val_accuracy": 0.9}, step=0)  # a heartbeat, then the worker died
+    lost.status = "INVALID"
+    oracle.end_trial(lost)  # -> keras-tuner's retry queue
+    again = oracle.create_trial("tuner1")
+    assert again.trial_id == lost.trial_id and not again.metrics.exists("val_accuracy")
+
+
 def test_a_trial_running_at_the_deadline_stops_after_its_epoch():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")

@@ -20,6 +20,7 @@ import time
 class SearchBudget:
     def __init__(self, oracle, minutes: float, start: float | None = None):
         import keras_tuner as kt
+        from keras_tuner.src.engine.metrics_tracking import MetricsTracker  # not exported by keras_tuner
 
         self.oracle = oracle
         self.deadline = (start or time.time()) + minutes * 60
@@ -34,7 +35,7 @@ class SearchBudget:
                 if retry and trial.status == kt.engine.trial.TrialStatus.RUNNING:
                     # keras-tuner reuses the Trial; without this the retry's per-epoch reports
                     # (heartbeats) would be averaged with the failed attempt's.
-                    trial.metrics = kt.engine.metrics_tracking.MetricsTracker()
+                    trial.metrics = MetricsTracker()
                 return trial
             self.spent = not self.stopped
             if hasattr(oracle, "tuner_ids"):  # the oracle itself, not a worker's client of the chief's
