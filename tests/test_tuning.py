@@ -16,8 +16,9 @@ from hunt_tf.config import HuntConfig
 from hunt_tf.model import build_model
 from tests.conftest import write_messy_folder
 from tuning import budget as budget_module
-from tuning import outputs, search
+from tuning import outputs, search, tuners
 from tuning.hypermodel import HuntHyperModel, define_space
+from tuning.watch import WorkerWatch
 
 FAST = ["--max-epochs", "1", "--precision", "float32", "--image-size", "16", "--recycle-mb", "0"]
 
@@ -118,7 +119,7 @@ def test_trials_caps_every_tuner_hyperband_included(data, tmp_path):
 
 def test_best_hparams_never_names_an_unfinished_trial(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    tuner = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
     oracle = tuner.oracle
     oracle.create_trial("tuner0")  # still running: keras-tuner's get_best_trials pads with it (score None)
     with pytest.raises(outputs.NothingFinished, match="no trial finished"):
@@ -141,7 +142,7 @@ def test_the_budget_ends_the_search_through_the_oracle(tmp_path, monkeypatch):
     from keras_tuner.src.distribute import oracle_chief
 
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    oracle = search.make_tuner("random", tiny_hypermodel(), tmp_path, 50, 1, True, 0).oracle
+    oracle = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 50, 1, True, 0).oracle
     budget = budget_module.SearchBudget(oracle, minutes=0.5 / 60)
     first = oracle.create_trial("tuner0")
     assert first.status == "RUNNING" and not budget.spent
@@ -156,7 +157,7 @@ def test_the_budget_ends_the_search_through_the_oracle(tmp_path, monkeypatch):
 
 def test_a_retried_trial_starts_with_clean_metrics(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    oracle = search.make_tuner("random", tiny_hypermodel(), tmp_path, 5, 1, True, 0).oracle
+    oracle = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 5, 1, True, 0).oracle
     budget_module.SearchBudget(oracle, minutes=60)
     lost = oracle.create_trial("tuner0")
     oracle.update_trial(lost.trial_id, {"val_accuracy": 0.9}, step=0)  # a heartbeat, then the worker died
@@ -187,7 +188,7 @@ def test_each_trial_starts_from_a_clean_keras_state_and_keeps_the_precision():
 
 def test_a_worker_heartbeat_reaches_the_trial_record_every_epoch(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    tuner = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
     beat = budget_module.heartbeat(tuner)  # on a worker, tuner.oracle is the chief's (here: in process)
     trial = tuner.oracle.create_trial("tuner0")
     tuner.current_trial_id = trial.trial_id
@@ -202,7 +203,7 @@ def test_a_worker_heartbeat_reaches_the_trial_record_every_epoch(tmp_path, monke
 def test_the_chief_returns_past_the_deadline_with_no_worker_left_and_reraises_a_server_failure(tmp_path,
                                                                                                    monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    tuner = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
     tuner.search = lambda **kwargs: time.sleep(3600)  # keras-tuner's server, waiting for workers that never ask
     start = time.time()
     budget_module.serve(tuner, [], deadline=time.time(), poll_s=0.05)
@@ -236,9 +237,9 @@ def test_a_cut_trial_reads_as_cut_at_every_epoch():
 def test_bayesian_is_refused_with_several_workers(monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
     with pytest.raises(ValueError, match="bayesian tuner is not safe with several workers"):
-        search.make_tuner("bayesian", tiny_hypermodel(), "/tmp/unused", 2, 1, True, 0)
+        tuners.make_tuner("bayesian", tiny_hypermodel(), "/tmp/unused", 2, 1, True, 0)
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    assert search.role() == "chief"
+    assert tuners.role() == "chief"
 
 
 def _free_port():
@@ -269,11 +270,11 @@ def test_chief_and_two_workers_share_one_search(data, tmp_path):
 
 def test_a_silent_worker_gives_its_trial_back_for_another_worker(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    tuner = search.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
+    tuner = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 3, 1, True, 0)
     oracle = tuner.oracle
     lost = oracle.create_trial("tuner0")
     alive = oracle.create_trial("tuner1")
-    watch = search.WorkerWatch(oracle, tmp_path / "hunt", timeout_s=0.5)
+    watch = WorkerWatch(oracle, tmp_path / "hunt", timeout_s=0.5)
     watch.check()  # both just started: nobody is silent yet
     assert set(oracle.ongoing_trials) == {"tuner0", "tuner1"}
     time.sleep(0.7)
@@ -286,8 +287,8 @@ def test_a_silent_worker_gives_its_trial_back_for_another_worker(tmp_path, monke
 
 def test_an_idle_worker_that_stops_asking_is_forgotten(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    oracle = search.make_tuner("random", tiny_hypermodel(), tmp_path, 1, 1, True, 0).oracle
-    watch = search.WorkerWatch(oracle, tmp_path / "hunt", timeout_s=0.5)
+    oracle = tuners.make_tuner("random", tiny_hypermodel(), tmp_path, 1, 1, True, 0).oracle
+    watch = WorkerWatch(oracle, tmp_path / "hunt", timeout_s=0.5)
     trial = oracle.create_trial("tuner0")
     trial.status = "COMPLETED"
     oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})

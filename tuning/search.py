@@ -31,8 +31,6 @@ from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, s
 from tuning.tuners import DEFAULT_TRIALS, TUNERS, make_tuner, role
 from tuning.watch import WorkerWatch
 
-__all__ = ["main", "parser", "run", "make_tuner", "role", "WorkerWatch", "write_outputs"]
-
 
 def parser():
     p = argparse.ArgumentParser(prog="hunt-tune", description=__doc__.split("\n\n")[0], allow_abbrev=False,
