@@ -42,7 +42,7 @@ def main():
 
     from tuning.hypermodel import HuntHyperModel, define_space
 
-    hypermodel = HuntHyperModel.from_folder(folder, size, epochs=args.epochs)  # the search's own split
+    hypermodel = HuntHyperModel.from_folder(folder, HuntConfig(image_size=size), epochs=args.epochs)  # the search's split
     print(f"{len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation images at {size}px, "
           f"{args.epochs} epochs")
     for change in changes:

@@ -4,6 +4,8 @@ Pure data (no TensorFlow import), so `hunt-tf --help` stays fast.
 """
 
 RESIZE_MODES = ("resize", "crop", "pad")
+# What the first layer sees: pixels, NPR residuals (hunt_tf.residual), or both stacked.
+INPUTS = ("rgb", "residual", "both")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 # How a submission row's Id is made from a test file's path (relative to the test folder).

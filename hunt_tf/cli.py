@@ -4,6 +4,7 @@
     hunt-tf train DATA --run runs/hunt [--hparams runs/tune/best_hparams.json]
     hunt-tf predict --run runs/hunt --images DIR --out submission.csv [--tta] [--ids stem|name|path]
     hunt-tf evaluate --run runs/hunt --data DATA
+    hunt-tf explain --run runs/hunt --images DIR --out DIR
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
-from hunt_tf.choices import ARCHITECTURES, ID_STYLES, OPTIMIZERS, PRESETS, RESIZE_MODES, SCHEDULES
+from hunt_tf.choices import ARCHITECTURES, ID_STYLES, INPUTS, OPTIMIZERS, PRESETS, RESIZE_MODES, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import RunError
 
 DEFAULTS = HuntConfig()
 CHOICES = {
     "resize_mode": RESIZE_MODES,
+    "input": INPUTS,
     "augment": tuple(PRESETS),
     "backbone": ARCHITECTURES,
     "optimizer": OPTIMIZERS,
@@ -84,6 +88,14 @@ def parser():
     ev.add_argument("--run", required=True)
     ev.add_argument("--data", required=True, help="folder with Train/<class>/... (class names as in training)")
 
+    ex = sub.add_parser("explain", help="Grad-CAM heatmaps: where the detector looks",
+                        description="Heatmaps over the images the run's model is surest of and, when --images holds "
+                        "class folders named as in training, the ones it gets wrong: explain.png in --out.")
+    ex.add_argument("--run", required=True)
+    ex.add_argument("--images", required=True, help="a folder of images, or of class folders (<class>/...) for labels")
+    ex.add_argument("--out", default="explain", help="folder for explain.png (default: %(default)s)")
+    ex.add_argument("-n", type=int, default=8, help="images per group (default: %(default)s)")
+
     au = sub.add_parser("audit", help="does format/size/mode alone predict the label?",
                         description="Cross-validated accuracy of metadata-only models (format, extension, size, "
                         "colour mode), per-class traits, and whether Test shares them.")
@@ -95,6 +107,7 @@ def _load_run(run):
     import keras
 
     import hunt_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
+    import hunt_tf.residual  # noqa: F401  registers NPRResidual
     from hunt_tf.predict import load_decision
 
     run = Path(run)
@@ -138,7 +151,7 @@ def cmd_predict(args):
     if not records:
         raise files.DataError(f"no files in {args.images}")
     ids = submission_ids(records, Path(args.images), args.ids)
-    labels, _ = predict_records(model, records, classes, config.image_size, config.resize_mode,
+    labels, _ = predict_records(model, records, classes, config.decode_size, config.resize_mode,
                                 decision["threshold"], decision["fallback_class"], tta=args.tta)
     write_submission(args.out, ids, labels)
     print(f"wrote {len(ids)} rows to {args.out}")
@@ -156,11 +169,33 @@ def cmd_evaluate(args):
     folder = files.scan(args.data)
     if folder.class_names != classes:
         raise files.DataError(f"{args.data} has classes {folder.class_names}; the run was trained on {classes}")
-    images, labels = decode_training_images(folder, config.image_size, config.resize_mode)
+    images, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
     probs = predict_pixels(model, images)
     report = write_report(Path(args.run) / "evaluation", labels, probs, classes, images,
                           [Path(r.path).name for r in folder.train], threshold=decision["threshold"])  # training's
     print(format_report(report, "evaluation"))
+
+
+def cmd_explain(args):
+    from gradient_hunt.runtime import configure
+    from hunt_tf import files
+    from hunt_tf.explain import explain_images
+    from hunt_tf.predict import predict_pixels
+
+    configure("float32")
+    model, config, classes, _ = _load_run(args.run)
+    records, y_true = files.scan_labelled(args.images, classes)
+    records = [r for r in records if r.ok]
+    if not records:
+        raise files.DataError(f"no readable images in {args.images}")
+    pixels, ok = files.decode_all(records, config.decode_size, config.resize_mode)
+    pixels, records = pixels[ok], [r for r, good in zip(records, ok) if good]
+    y_true = None if y_true is None else np.asarray(y_true)[ok]
+    probs = predict_pixels(model, pixels)
+    out = Path(args.out) / "explain.png"
+    chosen, _ = explain_images(model, pixels, probs, classes, out, y_true, [r.path for r in records], args.n)
+    print(f"wrote {out}: {len(chosen)} images" + (" (labelled: misclassified and surest)" if y_true is not None
+                                                  else " (surest of each class)"))
 
 
 def cmd_audit(args):
@@ -171,7 +206,9 @@ def cmd_audit(args):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    command = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "audit": cmd_audit}[args.command]
+    commands = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain,
+                "audit": cmd_audit}
+    command = commands[args.command]
     return run_console_command(f"hunt-tf {args.command}", lambda: command(args), "; run the same command again to resume")
 
 

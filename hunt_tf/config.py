@@ -16,8 +16,10 @@ from gradient_hunt.settings import Settings, SettingsError
 @dataclasses.dataclass
 class HuntConfig(Settings):
     # data
-    image_size: int = 0  # 0 = chosen from the data (median shorter side, 16..128)
-    resize_mode: str = "resize"  # resize | crop (native pixels, keeps artefacts) | pad
+    image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 64)
+    resize_mode: str = "resize"  # resize | crop (random native-resolution crops; prediction averages a grid of them) | pad
+    source_size: int = 0  # crop mode: native-resolution square decoded per image (0 = from the data, at most 256)
+    input: str = "rgb"  # rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
     val_split: float = 0.2  # stratified, seeded
@@ -46,6 +48,12 @@ class HuntConfig(Settings):
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
     strategy: str = "default"  # default, mirrored (local GPUs), multi-worker (TF_CONFIG)
+
+
+    @property
+    def decode_size(self) -> int:
+        """The square each image is decoded to: the crop source in crop mode, else the network's input."""
+        return self.source_size if self.resize_mode == "crop" else self.image_size
 
 
 def resolve_config(settings: dict, hparams_path=None) -> HuntConfig:

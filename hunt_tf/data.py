@@ -15,6 +15,7 @@ import numpy as np
 from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import PRESETS
+from hunt_tf.crops import centre_offset
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -76,10 +77,27 @@ def image_augmenter(preset="standard", strength=1.0, seed=0):
     return augment
 
 
-def from_pixels(images, labels, batch_size=32, training=False, augment="none", strength=1.0, seed=0):
-    """uint8 pixels in memory -> shuffled (training), augmented, batched float32 0..255 images."""
+def from_pixels(images, labels, batch_size=32, training=False, augment="none", strength=1.0, seed=0, crop=0):
+    """uint8 pixels in memory -> shuffled (training), augmented, batched float32 0..255 images.
+
+    With `crop` smaller than the images: a random crop of each image (training), else the centre one.
+    """
     ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64)))
+    if crop and crop < images.shape[1]:
+        if training:
+            ds = ds.map(lambda x, y: (random_crop(x, crop, seed), y), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            at = centre_offset(images.shape[1], crop)
+            ds = ds.map(lambda x, y: (x[at : at + crop, at : at + crop], y))
     return finish(ds, len(images), batch_size, training, augment, strength, seed)
+
+
+def random_crop(image, crop, seed=0):
+    """A crop x crop window of one square image, at a random even offset (hunt_tf.crops says why even)."""
+    room = (tf.shape(image)[0] - crop) // 2 + 1
+    y = tf.random.uniform((), 0, room, dtype=tf.int32, seed=seed) * 2
+    x = tf.random.uniform((), 0, room, dtype=tf.int32, seed=seed + 1) * 2
+    return image[y : y + crop, x : x + crop, :]
 
 
 def finish(ds, n, batch_size, training, augment, strength, seed):

@@ -22,7 +22,7 @@ from gradient_hunt.images import DECODE_ERRORS, check_size, is_hidden, list_file
 from hunt_tf.choices import RESIZE_MODES
 from hunt_tf.errors import DataError
 
-__all__ = ["DataError", "Folder", "ImageRecord", "scan", "scan_images", "decode_all", "load_pixels"]
+__all__ = ["DataError", "Folder", "ImageRecord", "scan", "scan_images", "scan_labelled", "decode_all", "load_pixels"]
 
 TEST_DIR_NAMES = ("Test", "Test_Images", "test", "test_images")
 
@@ -179,11 +179,26 @@ def scan_images(directory, progress=True) -> list[ImageRecord]:
     return parallel_map(lambda p: probe(p), list_files(directory), "scanning", progress)
 
 
+def scan_labelled(directory, class_names, progress=True):
+    """(records, labels or None): class folders named as `class_names` (in DIR or DIR/Train) give
+    labels; otherwise every file of DIR is taken, unlabelled."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"image folder not found: {directory}")
+    base = directory / "Train" if (directory / "Train").is_dir() else directory
+    present = [c for c in class_names if (base / c).is_dir()]
+    if not present:
+        return scan_images(directory, progress), None
+    jobs = [(path, class_names.index(c)) for c in present for path in list_files(base / c)]
+    records = parallel_map(lambda job: probe(*job), jobs, "scanning", progress)
+    return records, [r.label for r in records]
+
+
 def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
     """Decode one file to uint8 (size, size, 3).
 
     resize: the whole image squeezed to size x size (smooths fine generator artefacts);
-    crop:   a centre crop at native resolution (keeps them), padded if the image is smaller;
+    crop:   a centre crop at native resolution (keeps them), mirrored at the edges if the image is smaller;
     pad:    the whole image scaled to fit, aspect kept, padded to a square.
     """
     if mode not in RESIZE_MODES:
@@ -193,10 +208,13 @@ def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
             w, h = img.size
             left, top = max(0, (w - size) // 2), max(0, (h - size) // 2)
             rgb = to_array(img.crop((left, top, left + min(w, size), top + min(h, size))))
-            out = np.zeros((size, size, 3), np.uint8)
-            oy, ox = (size - rgb.shape[0]) // 2, (size - rgb.shape[1]) // 2
-            out[oy : oy + rgb.shape[0], ox : ox + rgb.shape[1]] = rgb
-            return out
+            # A smaller image is mirrored at its edges: native pixels only, no black border
+            # (a size shortcut) and no upscaling (interpolation leaves traces of its own).
+            while rgb.shape[0] < size or rgb.shape[1] < size:
+                pad_y, pad_x = min(size - rgb.shape[0], rgb.shape[0]), min(size - rgb.shape[1], rgb.shape[1])
+                rgb = np.pad(rgb, ((pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2), (0, 0)),
+                             mode="symmetric")
+            return np.ascontiguousarray(rgb)
         rgb = Image.fromarray(to_array(img))
     if mode == "pad":
         return np.asarray(ImageOps.pad(rgb, (size, size), Image.BILINEAR, color=(0, 0, 0)))

@@ -1,10 +1,11 @@
 """build_classifier(...): the functional CNN, or a keras.applications backbone.
 
     model = build_classifier(image_size=64, num_classes=2)                      # scratch CNN
+    model = build_classifier(image_size=64, num_classes=2, input_kind="residual")         # NPR residuals
     model = build_classifier(image_size=96, num_classes=2, backbone="efficientnetb0", weights="none")
 
-Inputs are raw pixels (float 0..255); each model scales them itself, so a saved model
-predicts from plain decoded images.
+Inputs are raw pixels (float 0..255); each model scales them (and takes residuals) itself,
+so a saved model predicts from plain decoded images.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hunt_tf.choices import ARCHITECTURES, BACKBONES
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
+from hunt_tf.residual import pixel_features
 
 MIN_BACKBONE_SIZE = 32  # keras.applications refuses smaller inputs
 
@@ -38,16 +40,18 @@ def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name):
 
 
 def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, depth=3, kernel_size=3,
-                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none"):
+                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none", input_kind="rgb"):
     """A Keras functional model from raw RGB pixels to class probabilities (softmax)."""
     if backbone not in ARCHITECTURES:
         raise SettingsError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
+    if backbone != "cnn" and input_kind != "rgb":
+        raise SettingsError(f"--input {input_kind} is for the cnn backbone; {backbone} was built for RGB photographs")
     if backbone != "cnn" and image_size < MIN_BACKBONE_SIZE:
         raise SettingsError(f"the {backbone} backbone needs images of at least {MIN_BACKBONE_SIZE}x{MIN_BACKBONE_SIZE} "
                             f"(this run uses {image_size}); pass --image-size {MIN_BACKBONE_SIZE} or --backbone cnn")
     inputs = keras.Input((image_size, image_size, 3), name="pixels")
     if backbone == "cnn":
-        x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
+        x = pixel_features(inputs, input_kind)
         for i in range(depth):
             x = conv_block(x, filters * 2**i, kernel_size, pool_size, batchnorm, l2, name=f"block{i + 1}")
         x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -62,7 +66,7 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     """The classifier a HuntConfig describes, compiled with its optimizer and schedule."""
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
-                             config.weights)
+                             config.weights, config.input)
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
@@ -80,7 +84,7 @@ def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} f{config.filters} d{config.depth} k{config.kernel_size} p{config.pool_size} "
+    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth} k{config.kernel_size} p{config.pool_size} "
             f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from gradient_hunt.atomic import atomic_write
 from hunt_tf.choices import ID_STYLES
+from hunt_tf.crops import average_over_tiles
 from hunt_tf.errors import DataError
 from hunt_tf.files import decode_all
 from hunt_tf.report import predict_labels
@@ -46,18 +47,28 @@ def submission_ids(records, root, style="stem") -> list[str]:
 def predict_pixels(model, pixels, batch_size=64, tta=False):
     """Class probabilities for uint8 images; `tta` also averages in the mirrored images.
 
-    The pixels go in as uint8: Keras casts each batch to the model's input dtype, so a large
-    test set is never held as float32 (4x the memory) all at once.
+    Images larger than the model's input (crop mode) are predicted as the mean over a grid of
+    crops that covers them (hunt_tf.crops). The pixels go in as uint8: Keras casts each batch
+    to the model's input dtype, so a large test set is never held as float32 all at once.
     """
-    probs = model.predict(pixels, batch_size=batch_size, verbose=0)
-    if tta:
-        probs = (probs + model.predict(pixels[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2.0
-    return probs
+
+    def predict(images):
+        probs = model.predict(images, batch_size=batch_size, verbose=0)
+        if tta:
+            probs = (probs + model.predict(images[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2.0
+        return probs
+
+    crop = model.input_shape[1]
+    if len(pixels) and crop and crop < pixels.shape[1]:
+        return average_over_tiles(predict, pixels, crop)
+    return predict(pixels)
 
 
 def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
                     fallback_label=0, tta=False, progress=True):
-    """(label names, probabilities) for every record, decodable or not (those get `fallback_label`)."""
+    """(label names, probabilities) for every record, decodable or not (those get `fallback_label`).
+
+    `image_size` is the decode size (HuntConfig.decode_size): the crop source in crop mode."""
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
     pixels, decoded = decode_all([records[i] for i in readable], image_size, resize_mode, progress)
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))

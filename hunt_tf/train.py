@@ -23,8 +23,10 @@ from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
 from hunt_tf import audit, files
 from hunt_tf.config import HuntConfig, resolve_config
+from hunt_tf.crops import choose_sizes
 from hunt_tf.data import from_pixels
 from hunt_tf.errors import RunError
+from hunt_tf.explain import explain_images
 from hunt_tf.model import build_model, precision_probe
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
@@ -54,7 +56,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     folder = files.scan(data_dir)
     test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
     audit.warn_if_shortcut(folder)
-    asked.image_size = asked.image_size or files.default_image_size(folder.train)
+    choose_sizes(asked, folder.train)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), kind="hunt-tf", identity=identity,
@@ -65,10 +67,10 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     runtime = configure(config.precision, config.jit, config.strategy,
                         probe=precision_probe(config, config.image_size, len(folder.class_names)))
     keras.utils.set_random_seed(config.seed)
-    pixels, labels = decode_training_images(folder, config.image_size, config.resize_mode)
+    pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
     train_idx, val_idx = split(labels, config.val_split, config.seed)
     print(f"data: {len(train_idx)} train / {len(val_idx)} validation / {len(folder.test)} test images, "
-          f"classes {folder.class_names}, {config.image_size}px ({config.resize_mode}) | runtime: {runtime.describe()}")
+          f"classes {folder.class_names}, {describe_input(config)} | runtime: {runtime.describe()}")
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
         model = keras.saving.load_model(run_dir / "model.keras")
@@ -81,11 +83,13 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         val_probs = predict_pixels(model, pixels[val_idx])
         report = write_report(run_dir / "report", labels[val_idx], val_probs, folder.class_names,
                               images=pixels[val_idx], names=val_names)
+        explain_images(model, pixels[val_idx], val_probs, folder.class_names, run_dir / "report" / "explain.png",
+                       labels[val_idx], val_names)
     # What prediction needs besides the model: the cut on P(class 1), and the answer for undecodable files.
     decision = {"threshold": report.get("threshold"), "fallback_class": folder.majority_class}
     write_json(run_dir / "decision.json", decision)
     if folder.test:
-        names, _ = predict_records(model, folder.test, folder.class_names, config.image_size, config.resize_mode,
+        names, _ = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
                                    decision["threshold"], decision["fallback_class"], tta=tta)
         write_submission(run_dir / "submission.csv", test_ids, names)
         report["submission"] = str(run_dir / "submission.csv")
@@ -93,12 +97,23 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     return report
 
 
+def describe_input(config) -> str:
+    if config.resize_mode == "crop":
+        sizes = f"{config.image_size}px crops of {config.source_size}px at native resolution"
+    else:
+        sizes = f"{config.image_size}px ({config.resize_mode})"
+    return f"{sizes}, {config.input} input"
+
+
 def fit(config, runtime, run_dir, pixels, labels, train_idx, val_idx, num_classes, verbose=None):
     """model.fit with the run's callbacks; the trained model is saved as model.keras."""
     train_labels = labels[train_idx]
     train_ds = from_pixels(pixels[train_idx], train_labels, config.batch_size, training=True,
-                           augment=config.augment, strength=config.aug_strength, seed=config.seed)
-    val_ds = from_pixels(pixels[val_idx], labels[val_idx], config.batch_size) if len(val_idx) else None
+                           augment=config.augment, strength=config.aug_strength, seed=config.seed,
+                           crop=config.image_size)
+    # Validation during fit sees the centre crop (cheap, for early stopping); the report, every crop.
+    val_ds = (from_pixels(pixels[val_idx], labels[val_idx], config.batch_size, crop=config.image_size)
+              if len(val_idx) else None)
     steps = math.ceil(len(train_idx) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)

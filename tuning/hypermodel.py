@@ -12,7 +12,7 @@ import math
 import keras
 import keras_tuner as kt
 
-from hunt_tf.choices import OPTIMIZERS, PRESETS, SCHEDULES
+from hunt_tf.choices import INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.data import from_pixels
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
@@ -29,8 +29,11 @@ def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
     """Declare every hyperparameter on `hp` and return the HuntConfig they describe."""
     d = DEFAULTS
     backbones = BACKBONE_CHOICES if image_size >= MIN_BACKBONE_SIZE else ["cnn"]
+    backbone = hp.Choice("backbone", backbones, default=d.backbone)
+    input_kind = hp.Choice("input", list(INPUTS), default=d.input)
     return HuntConfig(
-        backbone=hp.Choice("backbone", backbones, default=d.backbone),
+        backbone=backbone,
+        input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
         filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
         depth=hp.Int("depth", 2, 4, default=d.depth),
         kernel_size=hp.Choice("kernel_size", [3, 5], default=d.kernel_size),
@@ -51,21 +54,24 @@ class HuntHyperModel(kt.HyperModel):
     """Builds and fits the hunt classifier on pixels decoded once for the whole search."""
 
     def __init__(self, train_pixels, train_labels, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
-                 jit_compile=False, seed=0):
+                 jit_compile=False, seed=0, crop=0):
         super().__init__(name="hunt")
         self.train_pixels, self.train_labels = train_pixels, train_labels
         self.val_pixels, self.val_labels = val_pixels, val_labels
-        self.image_size = int(train_pixels.shape[1])
+        # Crop mode: the pixels are native-resolution sources, the network sees crop x crop.
+        self.image_size = int(crop or train_pixels.shape[1])
+        self.crop = crop
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
     @classmethod
-    def from_folder(cls, folder, image_size, resize_mode="resize", val_split=0.2, epochs=DEFAULTS.epochs,
-                    jit_compile=False, seed=0):
-        """Decode a scanned folder's Train/ once and split it as `hunt-tf train` does (seeded, stratified)."""
-        pixels, labels = decode_training_images(folder, image_size, resize_mode)
+    def from_folder(cls, folder, config: HuntConfig, val_split=0.2, epochs=DEFAULTS.epochs, jit_compile=False, seed=0):
+        """Decode a scanned folder's Train/ once, as `config` (sizes filled) says, and split it as
+        `hunt-tf train` does (seeded, stratified)."""
+        pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
         train_idx, val_idx = split(labels, val_split, seed)
+        crop = config.image_size if config.resize_mode == "crop" else 0
         return cls(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx], len(folder.class_names),
-                   epochs, jit_compile, seed)
+                   epochs, jit_compile, seed, crop)
 
     def build(self, hp):
         # Each trial starts from a clean Keras state: without this, every finished trial's
@@ -85,8 +91,8 @@ class HuntHyperModel(kt.HyperModel):
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         config = define_space(hp, self.image_size)
         train_ds = from_pixels(self.train_pixels, self.train_labels, config.batch_size, training=True,
-                               augment=config.augment, strength=config.aug_strength, seed=self.seed)
-        val_ds = from_pixels(self.val_pixels, self.val_labels, 64)
+                               augment=config.augment, strength=config.aug_strength, seed=self.seed, crop=self.crop)
+        val_ds = from_pixels(self.val_pixels, self.val_labels, 64, crop=self.crop)
         callbacks = list(callbacks or [])
         if config.schedule == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))

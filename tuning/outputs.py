@@ -49,8 +49,11 @@ def trial_rows(tuner):
     return rows
 
 
-def write_outputs(tuner, run_dir, untuned=None):
-    """trials.csv (the untuned defaults as a row of their own) and best_hparams.json."""
+def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
+    """trials.csv (the untuned defaults as a row of their own) and best_hparams.json.
+
+    `data_settings` (image size, resize mode) go into best_hparams.json's hparams too:
+    a model is tuned for the pixels it was shown, and `hunt-tf train --hparams` must show it the same."""
     run_dir = Path(run_dir)
     rows = trial_rows(tuner)
     untuned_score = None if untuned is None else untuned["score"]
@@ -77,7 +80,7 @@ def write_outputs(tuner, run_dir, untuned=None):
     else:  # the search found nothing better than the defaults: say so, and recommend them
         hparams = dict(kt_defaults())
         result = {"trial_id": "untuned", "score": untuned_score}
-    result.update(objective="val_accuracy", untuned_score=untuned_score, hparams=hparams)
+    result.update(objective="val_accuracy", untuned_score=untuned_score, hparams={**hparams, **(data_settings or {})})
     write_json(run_dir / "best_hparams.json", result)
     return rows, result
 

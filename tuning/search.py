@@ -54,7 +54,9 @@ def parser():
                         "worker; must exceed the longest epoch (default: %(default)s)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the search in --run")
     p.add_argument("--image-size", type=int, default=0, help="0 = chosen from the data")
-    p.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize")
+    p.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
+                   help="as hunt-tf train's; the best_hparams.json it writes carries the sizes (default: %(default)s)")
+    p.add_argument("--source-size", type=int, default=0, help="crop mode: as hunt-tf train's (0 = from the data)")
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -74,6 +76,7 @@ def run(args):
     from gradient_hunt.runtime import configure
     from hunt_tf import files
     from hunt_tf.config import HuntConfig
+    from hunt_tf.crops import choose_sizes
     from hunt_tf.model import precision_probe
     from tuning.hypermodel import HuntHyperModel
 
@@ -84,10 +87,12 @@ def run(args):
     if args.val_split <= 0:
         raise SettingsError("tuning needs a validation split (--val-split > 0)")
     folder = files.scan(args.data, progress=role() != "worker")
-    size = args.image_size or files.default_image_size(folder.train)
+    sizes = choose_sizes(HuntConfig(image_size=args.image_size, resize_mode=args.resize_mode,
+                                    source_size=args.source_size), folder.train)
+    size = sizes.image_size
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
                         threads=args.threads, probe=precision_probe(HuntConfig(), size, len(folder.class_names)))
-    hypermodel = HuntHyperModel.from_folder(folder, size, args.resize_mode, args.val_split, epochs=args.max_epochs,
+    hypermodel = HuntHyperModel.from_folder(folder, sizes, args.val_split, epochs=args.max_epochs,
                                             jit_compile=runtime.jit_compile, seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
     # Only the chief (or a single process) may start the search over: workers share its state.
@@ -126,7 +131,10 @@ def run(args):
         print(f"time budget of {args.budget_minutes:g} min spent; the search has ended")
     if role() == "worker":
         return
-    rows, best = write_outputs(tuner, run_dir, baseline)
+    data_settings = {"image_size": sizes.image_size, "resize_mode": sizes.resize_mode}
+    if sizes.resize_mode == "crop":
+        data_settings["source_size"] = sizes.source_size
+    rows, best = write_outputs(tuner, run_dir, baseline, data_settings)
     print_table(rows)
     unfinished = [r["trial"] for r in rows if r["status"] in ("RUNNING", "INVALID")]
     if unfinished:  # e.g. a worker died after the others had stopped: nobody was left to retry its trial

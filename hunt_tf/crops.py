@@ -1,0 +1,67 @@
+"""Native-resolution crops: train on random crops, predict on a grid of crops covering the image.
+
+    source, crop = crop_sizes(records)                 # from the data: e.g. 256 and 64
+    probs = average_over_tiles(predict, pixels, crop)  # every part of the image has its say
+
+Resizing a photograph to the network's size smooths away the pixel-level traces a generator
+leaves; a crop keeps them. Offsets are even, so a crop keeps the 2x2 cell grid of its image
+(the grid NPR residuals are computed on, hunt_tf.residual).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MAX_SOURCE = 256  # native pixels decoded per image: 256x256x3 uint8 is 192 KB, 5,000 images ~1 GB
+DEFAULT_CROP = 64  # what the CNN sees per step; 64 keeps a 1,000-image folder within minutes on a CPU
+MIN_SIZE = 16
+
+
+def crop_sizes(records, crop=0, source=0):
+    """(source, crop) in pixels for crop mode, each chosen from the data where not given.
+
+    The source is the 10th percentile of the shorter sides (at most MAX_SOURCE), so nine in
+    ten images are cropped at their own scale; smaller ones are padded by reflection, never
+    upscaled (interpolation would plant traces of its own).
+    """
+    sides = [min(r.width, r.height) for r in records if r.ok] or [DEFAULT_CROP]
+    source = source or int(min(MAX_SOURCE, max(MIN_SIZE, np.percentile(sides, 10))))
+    crop = min(crop or DEFAULT_CROP, source)
+    return source, crop
+
+
+def choose_sizes(config, records):
+    """Fill a config's image_size (and source_size, in crop mode) from the data where they are 0."""
+    from hunt_tf.files import default_image_size
+
+    if config.resize_mode == "crop":
+        config.source_size, config.image_size = crop_sizes(records, config.image_size, config.source_size)
+    else:
+        config.image_size = config.image_size or default_image_size(records)
+    return config
+
+
+def tile_offsets(source: int, crop: int) -> list[int]:
+    """Even offsets of ceil(source / crop) crops along one side, spread evenly from edge to edge."""
+    if crop >= source:
+        return [0]
+    n = math.ceil(source / crop)
+    return sorted({int(round(i * (source - crop) / (n - 1))) // 2 * 2 for i in range(n)})
+
+
+def average_over_tiles(predict, pixels, crop):
+    """Mean of `predict` over a grid of crop x crop tiles covering every image (one call per tile)."""
+    offsets = tile_offsets(pixels.shape[1], crop)
+    total = None
+    for y in offsets:
+        for x in offsets:
+            probs = predict(pixels[:, y : y + crop, x : x + crop])
+            total = probs if total is None else total + probs
+    return total / len(offsets) ** 2
+
+
+def centre_offset(source: int, crop: int) -> int:
+    return (source - crop) // 4 * 2
+

@@ -1,0 +1,137 @@
+"""Residual (NPR) inputs, native-resolution crops and Grad-CAM explanations (issue #10)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hunt_tf import crops, data, files
+from hunt_tf.config import HuntConfig
+from hunt_tf.explain import explain_images, heatmaps
+from hunt_tf.model import build_classifier
+from hunt_tf.predict import predict_pixels
+from hunt_tf.residual import NPRResidual
+
+
+def random_images(n=4, size=32, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", [16, 17])
+def test_npr_residual_keeps_the_shape_and_is_zero_on_nearest_upsampled_images(size):
+    small = random_images(2, 9)
+    upsampled = small.repeat(2, 1).repeat(2, 2)[:, :size, :size].astype("float32")
+    residual = NPRResidual()(upsampled).numpy()
+    assert residual.shape == upsampled.shape
+    assert np.abs(residual).max() == 0  # what nearest-neighbour upsampling leaves: no residual
+    noisy = random_images(2, size).astype("float32")
+    r1, r2 = NPRResidual()(noisy).numpy(), NPRResidual()(noisy).numpy()
+    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_array_equal(r1[:, ::2, ::2], 0)  # each cell's anchor pixel
+    np.testing.assert_allclose(r1[:, 1, 1], noisy[:, 1, 1] - noisy[:, 0, 0])
+
+
+@pytest.mark.parametrize("kind, channels", [("rgb", 3), ("residual", 3), ("both", 6)])
+def test_each_input_kind_builds_a_model_that_saves_and_predicts_the_same(kind, channels, tmp_path):
+    import keras
+
+    model = build_classifier(16, 2, filters=4, depth=2, input_kind=kind)
+    first = model.get_layer("block1_conv")
+    assert first.kernel.shape[2] == channels
+    x = random_images(3, 16)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_residual_input_is_for_the_scratch_cnn_only():
+    from gradient_hunt.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="cnn backbone"):
+        build_classifier(32, 2, backbone="mobilenetv2", input_kind="residual")
+
+
+def test_tiles_are_even_and_cover_the_whole_image():
+    for source, crop in [(256, 64), (200, 64), (100, 96), (64, 64), (65, 32)]:
+        offsets = crops.tile_offsets(source, crop)
+        assert all(o % 2 == 0 for o in offsets)
+        covered = np.zeros(source, bool)
+        for o in offsets:
+            covered[o : o + crop] = True
+        # every pixel but at most the last (an odd source's: offsets stay even) is seen
+        assert covered[: source - (source - crop) % 2].all(), (source, crop, offsets)
+        assert max(offsets) + crop <= source
+
+
+def test_random_crops_have_the_crop_shape_and_even_offsets():
+    source = np.zeros((1, 20, 20, 3), np.uint8)
+    source[0, :, :, 0] = np.arange(20)[:, None]  # each pixel knows its row and column
+    source[0, :, :, 1] = np.arange(20)[None, :]
+    ds = data.from_pixels(np.repeat(source, 40, 0), np.zeros(40), batch_size=40, training=True, crop=8)
+    batch, _ = next(iter(ds))
+    assert batch.shape == (40, 8, 8, 3)
+    ys, xs = batch.numpy()[:, 0, 0, 0].astype(int), batch.numpy()[:, 0, 0, 1].astype(int)
+    assert (ys % 2 == 0).all() and (xs % 2 == 0).all()
+    assert len(set(zip(ys, xs))) > 3  # random, not always the same window
+    assert ys.max() <= 12 and xs.max() <= 12
+
+
+def test_crop_mode_prediction_averages_every_tile_and_is_deterministic():
+    model = build_classifier(16, 2, filters=4, depth=2, input_kind="residual")
+    pixels = random_images(3, 40)
+    probs = predict_pixels(model, pixels)
+    np.testing.assert_array_equal(probs, predict_pixels(model, pixels))
+    offsets = crops.tile_offsets(40, 16)
+    by_hand = np.mean([model.predict(pixels[:, y : y + 16, x : x + 16], verbose=0)
+                       for y in offsets for x in offsets], axis=0)
+    np.testing.assert_allclose(probs, by_hand, rtol=1e-5)
+
+
+def test_crop_sizes_come_from_the_data_and_never_exceed_the_images():
+    rec = [files.ImageRecord("x", 0, "PNG", w, w, "RGB") for w in [90] + [300] * 9]
+    assert crops.crop_sizes(rec) == (min(crops.MAX_SOURCE, int(np.percentile([90] + [300] * 9, 10))), 64)
+    small = [files.ImageRecord("x", 0, "PNG", 28, 28, "L")] * 5
+    assert crops.crop_sizes(small) == (28, 28)  # tiny images: the whole image, as in resize mode
+    config = crops.choose_sizes(HuntConfig(resize_mode="crop"), rec)
+    assert config.decode_size == config.source_size > config.image_size == 64
+    assert crops.choose_sizes(HuntConfig(), small).decode_size == 28
+
+
+def test_a_smaller_image_is_mirrored_in_crop_mode_not_padded_black(tmp_path):
+    image = np.full((10, 12, 3), 200, np.uint8)
+    Image.fromarray(image).save(tmp_path / "small.png")
+    out = files.load_pixels(tmp_path / "small.png", 24, "crop")
+    assert out.shape == (24, 24, 3)
+    assert (out == 200).all()
+
+
+def planted(n, rng, size=32):
+    """Class 1 has a bright 8x8 square somewhere on noise; class 0 is noise only."""
+    x = rng.integers(0, 60, (n, size, size, 3)).astype(np.uint8)
+    y = np.arange(n) % 2
+    for i in np.flatnonzero(y):
+        r, c = rng.integers(0, size - 8, 2)
+        x[i, r : r + 8, c : c + 8] = 255
+    return x, y
+
+
+def test_explain_heat_follows_a_planted_signal(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = planted(400, rng)
+    model = build_classifier(32, 2, filters=16, depth=2)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    probe = rng.integers(0, 60, (4, 32, 32, 3)).astype(np.uint8)
+    probe[:, 2:10, 20:28] = 255
+    heat = heatmaps(model, probe)
+    assert heat.shape == (4, 32, 32) and heat.min() >= 0 and heat.max() <= 1
+    mask = np.zeros((32, 32), bool)
+    mask[2:10, 20:28] = True
+    inside, outside = heat[:, mask].mean(), heat[:, ~mask].mean()
+    assert inside > 3 * outside, (inside, outside)
+    probs = model.predict(x[:20], verbose=0)
+    chosen, _ = explain_images(model, x[:20], probs, ["AI", "Real"], tmp_path / "explain.png", y_true=y[:20])
+    assert (tmp_path / "explain.png").stat().st_size > 0 and chosen
