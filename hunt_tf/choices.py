@@ -4,6 +4,10 @@ Pure data (no TensorFlow import), so `hunt-tf --help` stays fast.
 """
 
 RESIZE_MODES = ("resize", "crop", "pad")
+# How the validation rows are chosen (hunt_tf.splits.validation_split).
+VALIDATIONS = ("auto", "random", "source")
+# Extra AI examples made from the Real training images (hunt_tf.extra_fakes).
+EXTRA_FAKES = ("none", "resample")
 # What the first layer sees: pixels, NPR residuals (hunt_tf.residual), or both stacked.
 INPUTS = ("rgb", "residual", "both")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")

@@ -22,7 +22,9 @@ class HuntConfig(Settings):
     input: str = "rgb"  # rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
+    extra_fakes: str = "none"  # none | resample: each Real training image 2x down- and up-sampled, added as AI
     val_split: float = 0.2  # stratified, seeded
+    validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
     # model
     backbone: str = "cnn"  # cnn | efficientnetb0 | resnet50v2 | mobilenetv2 | convnexttiny
     weights: str = "none"  # backbones only: none | imagenet | PATH

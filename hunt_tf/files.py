@@ -54,6 +54,7 @@ class Folder:
     test: list[ImageRecord]  # every test file, decodable or not (each gets a submission row)
     skipped: list[ImageRecord]  # training files that could not be decoded
     test_dir: Path | None = None
+    train_dir: Path | None = None
 
     @property
     def labels(self):
@@ -138,7 +139,7 @@ def scan(root, progress=True) -> Folder:
     if bad_test:
         warnings.warn(f"{len(bad_test)} test file(s) cannot be decoded: {_names(bad_test)}; "
                       "they still get a row in the submission, with the most common class", stacklevel=2)
-    return Folder(root, class_names, train, test, skipped, test_dir)
+    return Folder(root, class_names, train, test, skipped, test_dir, train_dir)
 
 
 def decode_all(records, size, mode="resize", progress=True):

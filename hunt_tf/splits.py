@@ -2,16 +2,20 @@
 
     pixels, labels = decode_training_images(folder, image_size=64, resize_mode="resize")
     train_idx, val_idx = split(labels, val_split=0.2, seed=0)
+    train_idx, val_idx, how = validation_split(folder, labels, val_split=0.2, seed=0, validation="auto")
     weights = class_weights(labels[train_idx], num_classes=2)   # for model.fit(class_weight=...)
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
 from hunt_tf import files
+from hunt_tf.choices import VALIDATIONS
 from hunt_tf.errors import DataError
 
 
@@ -23,6 +27,54 @@ def split(labels, val_split, seed):
     if np.bincount(labels).min() < 2:
         raise DataError("every class needs at least 2 readable images for a validation split")
     return train_test_split(np.arange(len(labels)), test_size=val_split, stratify=labels, random_state=seed)
+
+
+def sources(folder) -> list[str]:
+    """Each training image's source: the first sub-folder below its class folder ('' for none).
+
+    Train/AI/sd15/x.png and Train/AI/midjourney/y.png are two generators of class AI."""
+    out = []
+    for r in folder.train:
+        parts = Path(r.path).relative_to(Path(folder.train_dir) / folder.class_names[r.label]).parts
+        out.append(parts[0] if len(parts) > 1 else "")
+    return out
+
+
+def validation_split(folder, labels, val_split, seed, validation="auto"):
+    """(train indices, validation indices, how it was made).
+
+    random: a stratified, seeded share of every class. source (leave-one-generator-out): in each
+    class with several sources (sub-folders), the whole source nearest in size to the
+    validation share is held out; classes with one source give a random share. Validation
+    on a generator that training never saw is the only kind that says anything about the
+    next, unseen one. auto: source when any class has several sources, else random.
+    """
+    if validation not in VALIDATIONS:
+        raise DataError(f"unknown validation {validation!r}; choose from {', '.join(VALIDATIONS)}")
+    labels = np.asarray(labels)
+    origin = np.array(sources(folder)) if val_split > 0 else np.array([""] * len(labels))
+    several = [c for c in np.unique(labels) if len(set(origin[labels == c])) > 1]
+    if validation == "random" or not several:
+        if validation == "source":
+            raise DataError("--validation source needs sub-folders (one per generator or source) in a class folder, "
+                            "e.g. Train/AI/<generator>/...")
+        train_idx, val_idx = split(labels, val_split, seed)
+        return train_idx, val_idx, f"random {val_split:.0%} of each class"
+    held, rest, notes = [], [], []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if c not in several:
+            shuffled = np.random.default_rng(seed + int(c)).permutation(members)
+            k = int(round(val_split * len(members)))
+            held, rest = held + shuffled[:k].tolist(), rest + shuffled[k:].tolist()
+            continue
+        names, counts = np.unique(origin[members], return_counts=True)
+        out = names[np.argmin(np.abs(counts - val_split * len(members)))]
+        held += members[origin[members] == out].tolist()
+        rest += members[origin[members] != out].tolist()
+        notes.append(f"{folder.class_names[c]}/{out or '(top level)'}")
+    how = f"held-out source(s) {', '.join(notes)} (leave-one-generator-out); random {val_split:.0%} of other classes"
+    return np.array(sorted(rest)), np.array(sorted(held)), how
 
 
 def decode_training_images(folder, image_size, resize_mode):

@@ -27,10 +27,11 @@ from hunt_tf.crops import choose_sizes
 from hunt_tf.data import from_pixels
 from hunt_tf.errors import RunError
 from hunt_tf.explain import explain_images
+from hunt_tf.extra_fakes import add_extra_fakes
 from hunt_tf.model import build_model, precision_probe
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
-from hunt_tf.splits import class_weights, decode_training_images, split
+from hunt_tf.splits import class_weights, decode_training_images, validation_split
 
 
 def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
@@ -68,21 +69,25 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                         probe=precision_probe(config, config.image_size, len(folder.class_names)))
     keras.utils.set_random_seed(config.seed)
     pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
-    train_idx, val_idx = split(labels, config.val_split, config.seed)
-    print(f"data: {len(train_idx)} train / {len(val_idx)} validation / {len(folder.test)} test images, "
+    train_idx, val_idx, how = validation_split(folder, labels, config.val_split, config.seed, config.validation)
+    print(f"data: {len(train_idx)} train / {len(val_idx)} validation ({how}) / {len(folder.test)} test images, "
           f"classes {folder.class_names}, {describe_input(config)} | runtime: {runtime.describe()}")
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
-        model = fit(config, runtime, run_dir, pixels, labels, train_idx, val_idx, len(folder.class_names), verbose)
+        # Extra fakes join training only: validation keeps the user's own images.
+        train_pixels, train_labels = add_extra_fakes(config.extra_fakes, pixels[train_idx], labels[train_idx],
+                                                     folder.class_names, config.seed)
+        model = fit(config, runtime, run_dir, (train_pixels, train_labels), (pixels[val_idx], labels[val_idx]),
+                    len(folder.class_names), verbose)
 
     report = {}
     if len(val_idx):
         val_names = [Path(folder.train[i].path).name for i in val_idx]
         val_probs = predict_pixels(model, pixels[val_idx])
         report = write_report(run_dir / "report", labels[val_idx], val_probs, folder.class_names,
-                              images=pixels[val_idx], names=val_names)
+                              images=pixels[val_idx], names=val_names, validation=how)
         explain_images(model, pixels[val_idx], val_probs, folder.class_names, run_dir / "report" / "explain.png",
                        labels[val_idx], val_names)
     # What prediction needs besides the model: the cut on P(class 1), and the answer for undecodable files.
@@ -105,16 +110,16 @@ def describe_input(config) -> str:
     return f"{sizes}, {config.input} input"
 
 
-def fit(config, runtime, run_dir, pixels, labels, train_idx, val_idx, num_classes, verbose=None):
-    """model.fit with the run's callbacks; the trained model is saved as model.keras."""
-    train_labels = labels[train_idx]
-    train_ds = from_pixels(pixels[train_idx], train_labels, config.batch_size, training=True,
+def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
+    """model.fit on (pixels, labels) pairs with the run's callbacks; the model is saved as model.keras."""
+    (train_pixels, train_labels), (val_pixels, val_labels) = train, validation
+    train_ds = from_pixels(train_pixels, train_labels, config.batch_size, training=True,
                            augment=config.augment, strength=config.aug_strength, seed=config.seed,
                            crop=config.image_size)
     # Validation during fit sees the centre crop (cheap, for early stopping); the report, every crop.
-    val_ds = (from_pixels(pixels[val_idx], labels[val_idx], config.batch_size, crop=config.image_size)
-              if len(val_idx) else None)
-    steps = math.ceil(len(train_idx) / config.batch_size)
+    val_ds = (from_pixels(val_pixels, val_labels, config.batch_size, crop=config.image_size)
+              if len(val_pixels) else None)
+    steps = math.ceil(len(train_pixels) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)
     cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss")

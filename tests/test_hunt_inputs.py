@@ -135,3 +135,87 @@ def test_explain_heat_follows_a_planted_signal(tmp_path):
     probs = model.predict(x[:20], verbose=0)
     chosen, _ = explain_images(model, x[:20], probs, ["AI", "Real"], tmp_path / "explain.png", y_true=y[:20])
     assert (tmp_path / "explain.png").stat().st_size > 0 and chosen
+
+
+def source_folder(root, ai_sources=("dcgan", "dense", "vae"), per_source=10, real=24, size=12):
+    for k, g in enumerate(ai_sources):
+        d = root / "Train" / "AI" / g
+        d.mkdir(parents=True)
+        for i in range(per_source):
+            Image.fromarray(random_images(1, size, seed=100 * k + i)[0]).save(d / f"{i}.png")
+    d = root / "Train" / "Real"
+    d.mkdir(parents=True)
+    for i in range(real):
+        Image.fromarray(random_images(1, size, seed=500 + i)[0]).save(d / f"{i}.png")
+    return root
+
+
+def test_several_generators_validate_on_one_held_out_whole(tmp_path):
+    from hunt_tf.splits import sources, validation_split
+
+    folder = files.scan(source_folder(tmp_path), progress=False)
+    labels = folder.labels
+    origin = np.array(sources(folder))
+    assert set(origin[labels == 0]) == {"dcgan", "dense", "vae"} and set(origin[labels == 1]) == {""}
+    train_idx, val_idx, how = validation_split(folder, labels, 0.2, seed=0)
+    held = set(origin[val_idx][labels[val_idx] == 0])
+    assert len(held) == 1 and not held & set(origin[train_idx])  # one whole generator, never in training
+    assert "leave-one-generator-out" in how
+    assert (labels[val_idx] == 1).sum() == round(0.2 * 24)  # Real: a random share
+    again = validation_split(folder, labels, 0.2, seed=0)
+    np.testing.assert_array_equal(val_idx, again[1])
+    _, random_val, how = validation_split(folder, labels, 0.2, seed=0, validation="random")
+    assert "random" in how and len(set(origin[random_val][labels[random_val] == 0])) > 1
+
+
+def test_source_validation_without_sources_is_a_clear_error(tmp_path):
+    from hunt_tf.errors import DataError
+    from hunt_tf.splits import validation_split
+
+    folder = files.scan(source_folder(tmp_path, ai_sources=("only",)), progress=False)
+    assert "random" in validation_split(folder, folder.labels, 0.2, 0)[2]  # auto: one source -> random
+    with pytest.raises(DataError, match="sub-folders"):
+        validation_split(folder, folder.labels, 0.2, 0, validation="source")
+
+
+def test_resample_fakes_keep_content_add_traces_and_join_training_only():
+    from gradient_hunt.settings import SettingsError
+    from hunt_tf.extra_fakes import add_extra_fakes, resampled
+
+    pixels = random_images(6, 16)
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    extra = resampled(pixels[labels == 1], seed=3)
+    assert extra.shape == (3, 16, 16, 3) and extra.dtype == np.uint8
+    np.testing.assert_array_equal(extra, resampled(pixels[labels == 1], seed=3))  # reproducible
+    assert not np.array_equal(extra, pixels[labels == 1])
+    x, y = add_extra_fakes("resample", pixels, labels, ["AI", "Real"], seed=3)
+    assert len(x) == 9 and (y[6:] == 0).all()  # one AI example per Real image
+    np.testing.assert_array_equal(x[:6], pixels)
+    assert add_extra_fakes("none", pixels, labels, ["AI", "Real"])[0] is pixels
+    with pytest.raises(SettingsError, match="Real"):
+        add_extra_fakes("resample", pixels, labels, ["cats", "dogs"])
+
+
+def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_path):
+    import json
+
+    from hunt_tf import cli
+    from tests.conftest import read_rows
+
+    data = source_folder(tmp_path / "data", size=40)
+    (data / "Test").mkdir()
+    for i in range(5):
+        Image.fromarray(random_images(1, 48 + i, seed=900 + i)[0]).save(data / "Test" / f"t{i}.png")
+    run = tmp_path / "run"
+    args = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--precision", "float32",
+            "--resize-mode", "crop", "--image-size", "16", "--input", "both", "--extra-fakes", "resample"]
+    assert cli.main(["train", str(data), "--run", str(run), *args]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["source_size"], config["image_size"]) == (40, 16)
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert "leave-one-generator-out" in report["validation"]
+    assert (run / "report" / "explain.png").exists()
+    assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert read_rows(tmp_path / "p.csv") == read_rows(run / "submission.csv")  # tiles: the same answer twice
+    assert cli.main(["explain", "--run", str(run), "--images", str(data / "Train"), "--out", str(tmp_path / "ex")]) == 0
+    assert (tmp_path / "ex" / "explain.png").stat().st_size > 0

@@ -16,7 +16,7 @@ from hunt_tf.choices import INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.data import from_pixels
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
-from hunt_tf.splits import decode_training_images, split
+from hunt_tf.splits import decode_training_images, validation_split
 
 DEFAULTS = HuntConfig()
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
@@ -68,7 +68,10 @@ class HuntHyperModel(kt.HyperModel):
         """Decode a scanned folder's Train/ once, as `config` (sizes filled) says, and split it as
         `hunt-tf train` does (seeded, stratified)."""
         pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
-        train_idx, val_idx = split(labels, val_split, seed)
+        # A folder of several generators is tuned on the one held out: the search's objective is
+        # then accuracy on a generator that no trial trained on.
+        train_idx, val_idx, how = validation_split(folder, labels, val_split, seed, config.validation)
+        print(f"tuning validation: {how}")
         crop = config.image_size if config.resize_mode == "crop" else 0
         return cls(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx], len(folder.class_names),
                    epochs, jit_compile, seed, crop)

@@ -24,7 +24,7 @@ from pathlib import Path
 from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import PRECISIONS, STRATEGIES
 from gradient_hunt.settings import SettingsError
-from hunt_tf.choices import RESIZE_MODES
+from hunt_tf.choices import RESIZE_MODES, VALIDATIONS
 from tuning.budget import SearchBudget, heartbeat, serve, trial_clock
 from tuning.outputs import print_table, untuned_baseline, write_outputs
 from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, supervise
@@ -58,6 +58,9 @@ def parser():
                    help="as hunt-tf train's; the best_hparams.json it writes carries the sizes (default: %(default)s)")
     p.add_argument("--source-size", type=int, default=0, help="crop mode: as hunt-tf train's (0 = from the data)")
     p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--validation", choices=VALIDATIONS, default="auto",
+                   help="auto: when a class folder holds several sources (Train/AI/<generator>/...), the search is "
+                        "scored on one held out (leave-one-generator-out); random | source (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
@@ -88,7 +91,7 @@ def run(args):
         raise SettingsError("tuning needs a validation split (--val-split > 0)")
     folder = files.scan(args.data, progress=role() != "worker")
     sizes = choose_sizes(HuntConfig(image_size=args.image_size, resize_mode=args.resize_mode,
-                                    source_size=args.source_size), folder.train)
+                                    source_size=args.source_size, validation=args.validation), folder.train)
     size = sizes.image_size
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
                         threads=args.threads, probe=precision_probe(HuntConfig(), size, len(folder.class_names)))

@@ -1,0 +1,52 @@
+"""Extra "AI" examples made from the user's own Real images, for a folder with one generator.
+
+    extra = resampled(real_pixels, seed=0)    # each image down-sampled 2x, then up-sampled back
+
+A detector trained on one generator's fakes learns that generator. Every image generator
+builds its output by upsampling (transposed convolutions, nearest or bilinear resizing);
+a Real image pushed through the same operations carries those traces with the content
+unchanged, so the only thing left to tell it from its original is the trace itself (the
+idea of self-blended images, Shiohara & Yamasaki, CVPR 2022, applied to upsampling).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from gradient_hunt.settings import SettingsError
+
+# Down-sampling keeps content; the up-sampling kernels are the traces generators leave.
+UPSAMPLERS = (Image.NEAREST, Image.BILINEAR, Image.BICUBIC)
+DOWNSAMPLERS = (Image.BOX, Image.BILINEAR, Image.NEAREST)
+
+
+def resample(image: np.ndarray, rng) -> np.ndarray:
+    """One uint8 (H, W, 3) image, 2x down and back up, with randomly drawn kernels."""
+    h, w = image.shape[:2]
+    small = Image.fromarray(image).resize((max(1, w // 2), max(1, h // 2)), DOWNSAMPLERS[rng.integers(3)])
+    return np.asarray(small.resize((w, h), UPSAMPLERS[rng.integers(3)]))
+
+
+def resampled(pixels: np.ndarray, seed=0) -> np.ndarray:
+    """A resampled copy of every image (uint8, same shape), reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    return np.stack([resample(p, rng) for p in pixels]) if len(pixels) else pixels.copy()
+
+
+def real_class(class_names) -> int | None:
+    """The index of the class of real images (named real/Real/REAL...), or None."""
+    matches = [i for i, name in enumerate(class_names) if name.lower() in ("real", "reals", "human", "authentic")]
+    return matches[0] if len(matches) == 1 and len(class_names) == 2 else None
+
+
+def add_extra_fakes(kind, pixels, labels, class_names, seed=0):
+    """Training arrays with `kind` extra fakes (one per Real image) appended as the other class."""
+    if kind == "none":
+        return pixels, labels
+    real = real_class(class_names)
+    if real is None:
+        raise SettingsError(f"--extra-fakes {kind} needs two classes, one of them named Real; found {class_names}")
+    extra = resampled(pixels[labels == real], seed)
+    fake_labels = np.full(len(extra), 1 - real, dtype=labels.dtype)
+    return np.concatenate([pixels, extra]), np.concatenate([labels, fake_labels])
