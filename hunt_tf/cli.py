@@ -19,8 +19,17 @@ import numpy as np
 
 from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
-from hunt_tf.choices import (ARCHITECTURES, EXTRA_FAKES, ID_STYLES, INPUTS, OPTIMIZERS, PRESETS, RESIZE_MODES, SCHEDULES,
-                             VALIDATIONS)
+from hunt_tf.choices import (
+    ARCHITECTURES,
+    EXTRA_FAKES,
+    ID_STYLES,
+    INPUTS,
+    OPTIMIZERS,
+    PRESETS,
+    RESIZE_MODES,
+    SCHEDULES,
+    VALIDATIONS,
+)
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import RunError
 
