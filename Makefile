@@ -22,7 +22,7 @@ CNN_RUN  = $(or $(RUN),runs/hunt)
 HPARAMS ?= runs/tune/best_hparams.json
 TRIALS_ARG = $(if $(TRIALS),--trials $(TRIALS))
 
-.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench bench-tune tune-vs-untuned clean
+.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench hunt-real bench-tune tune-vs-untuned clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
@@ -35,7 +35,8 @@ help:
 	@echo "make test-slow            slow tests (real training on the 5k MNIST subset)"
 	@echo "make bench-gan            DCGAN vs the TensorFlow-tutorial loop: speed and time-to-quality"
 	@echo "make bench-hunt           hunt pipeline vs load-everything-then-fit: speed and memory"
-	@echo "make hunt-bench           detector trained on one generator, tested on unseen ones"
+	@echo "make hunt-bench           detector trained on one generator family, tested on 5 unseen families (MNIST, Fashion)"
+	@echo "make hunt-real [REAL=]    detector on real AI-vs-Real data (REAL=../shared/data), 3 seeds, vs a plain CNN"
 	@echo "make tune-vs-untuned      15-min search vs the untuned defaults, scored on held-out test images"
 	@echo "make lint | make clean"
 
@@ -91,8 +92,13 @@ bench-hunt: $(STAMP)
 bench-tune: $(STAMP)
 	$(BIN)/python benchmarks/tune_workers.py $(DATA)
 
+# Fashion-MNIST offline comes from Debian's package (apt-get install dataset-fashion-mnist).
 hunt-bench: $(STAMP)
-	$(BIN)/python benchmarks/hunt_generators.py
+	$(BIN)/python benchmarks/hunt_families.py
+
+REAL ?= ../shared/data
+hunt-real: $(STAMP)
+	$(BIN)/python benchmarks/hunt_real.py --data $(REAL)
 
 # needs runs/demo (make demo): a 15-minute search vs the untuned defaults, then both scored on the test set
 tune-vs-untuned: $(STAMP)

@@ -11,7 +11,10 @@ Generator families (each trained here on the dataset's real images):
   ae-transposed   a conv autoencoder's reconstructions; decoder upsamples by transposed convs
   ae-nearest      the same with nearest-neighbour upsampling + conv
   ae-bilinear     the same with bilinear upsampling + conv
-Train = 2,000 real + 2,000 fakes of the training family. Test = 1,000 held-out real images +
+Train = 2,000 real + 2,000 fakes of the training family. With `--tune MINUTES` instead:
+Train/AI holds two families in sub-folders (dcgan, dense; 1,000 each), `hunt-tune` searches
+with one of them held out as its validation (leave-one-generator-out), and the tuned and the
+untuned detector are scored on the four families neither the search nor training saw. Test = 1,000 held-out real images +
 500 fakes of every family; each family's score is the balanced accuracy of (its fakes, the
 real test images). Fashion-MNIST comes from Debian's `dataset-fashion-mnist` offline
 (`apt-get install dataset-fashion-mnist`). Steps whose outputs exist are skipped.
@@ -55,6 +58,7 @@ def real_images(dataset):
     from gan_tf.datasets import load
 
     images = load(dataset).images[..., 0]
+    images = images[np.random.default_rng(0).permutation(len(images))]  # mnist5k is sorted by digit
     # Detector Real train, generator-independent test, and images the autoencoders reconstruct.
     return {"train": images[:N_TRAIN], "test": images[-N_TEST_REAL:], "recon": images[N_TRAIN : 2 * N_TRAIN],
             "recon_test": images[-N_TEST_REAL - N_TEST_FAKE : -N_TEST_REAL], "fit": images[: len(images) - N_TEST_REAL]}
@@ -160,6 +164,48 @@ def detector_folder(root, dataset, train_family, real, fakes):
     return folder
 
 
+def two_family_folder(root, dataset, real, fakes, families=("dcgan", "dense")):
+    folder = root / dataset / f"data-{'-'.join(families)}"
+    if not (folder / "Test").exists():
+        write_pngs(folder / "Train" / "Real", real["train"], "real")
+        for family in families:
+            write_pngs(folder / "Train" / "AI" / family, fakes[family]["train"][: N_TRAIN // len(families)], family)
+        write_pngs(folder / "Test", real["test"], "real")
+        for family in FAMILIES:
+            write_pngs(folder / "Test", fakes[family]["test"], family)
+    return folder
+
+
+def tuned_vs_untuned(root, dataset, folder, minutes, seed, results, log):
+    """hunt-tune on the two-family folder, then the tuned and untuned detectors on unseen families."""
+    tune = root / dataset / f"tune-{minutes:g}min"
+    if not (tune / "best_hparams.json").exists():
+        sh(BIN / "hunt-tune", folder, "--run", tune, "--budget-minutes", minutes, "--seed", seed)
+    seen = ("dcgan", "dense")
+    for variant, extra in (("untuned", []), ("tuned", ["--hparams", tune / "best_hparams.json"])):
+        key = dict(dataset=dataset, train_family="+".join(seen), variant=f"{variant} ({minutes:g} min search)",
+                   seed=seed)
+        if any(all(r.get(k) == v for k, v in key.items()) for r in results):
+            continue
+        run = root / dataset / "detectors" / f"two-{variant}-s{seed}"
+        start = time.time()
+        sh(BIN / "hunt-tf", "train", folder, "--run", run, "--fresh", "--seed", seed, *extra)
+        lines = (run / "submission.csv").read_text().strip().splitlines()[1:]
+        row = {**key, **score(dict(line.split(",") for line in lines)), "seconds": round(time.time() - start, 1)}
+        report = json.loads((run / "report" / "report.json").read_text())
+        row["validation accuracy"] = report["accuracy"]
+        record(row, [f for f in FAMILIES if f not in seen], results, log)
+
+
+def record(row, unseen, results, log):
+    row["unseen mean"] = float(np.mean([row[f] for f in unseen]))
+    row["unseen worst"] = float(np.min([row[f] for f in unseen]))
+    print(json.dumps(row), flush=True)
+    results.append(row)
+    with open(log, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def score(predicted: dict):
     """{id: 'AI'|'Real'} -> {family: balanced accuracy of (its fakes, the real test images)}."""
     real = np.mean([label == "Real" for i, label in predicted.items() if i.startswith("real_")])
@@ -177,6 +223,8 @@ def main():
     p.add_argument("--train-family", default="dcgan", choices=FAMILIES)
     p.add_argument("--variants", nargs="+", default=[*VARIANTS, "plain CNN"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
+                   help="instead: a search of this budget on two families, tuned vs untuned on the other four")
     args = p.parse_args()
     log = args.root / "results.jsonl"
     args.root.mkdir(parents=True, exist_ok=True)
@@ -184,6 +232,10 @@ def main():
     for dataset in args.datasets:
         real = real_images(dataset)
         fakes = {family: make_fakes(dataset, family, real, args.root) for family in FAMILIES}
+        if args.tune:
+            folder = two_family_folder(args.root, dataset, real, fakes)
+            tuned_vs_untuned(args.root, dataset, folder, args.tune, args.seed, results, log)
+            continue
         folder = detector_folder(args.root, dataset, args.train_family, real, fakes)
         for variant in args.variants:
             key = dict(dataset=dataset, train_family=args.train_family, variant=variant, seed=args.seed)
@@ -202,13 +254,7 @@ def main():
                 lines = (run / "submission.csv").read_text().strip().splitlines()[1:]
                 predicted = dict(line.split(",") for line in lines)
             row = {**key, **score(predicted), "seconds": round(time.time() - start, 1)}
-            unseen = [f for f in FAMILIES if f != args.train_family]
-            row["unseen mean"] = float(np.mean([row[f] for f in unseen]))
-            row["unseen worst"] = float(np.min([row[f] for f in unseen]))
-            print(json.dumps(row), flush=True)
-            results.append(row)
-            with open(log, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            record(row, [f for f in FAMILIES if f != args.train_family], results, log)
     cols = ["real", *FAMILIES, "unseen mean", "unseen worst"]
     print("\n| dataset | trained on | variant | " + " | ".join(cols) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in cols) + " |")

@@ -112,12 +112,31 @@ def score_submission(path: Path, truth: dict):
     return float(np.mean([rows[i] == label for i, label in truth.items()]))
 
 
+def test_auc(run: Path, folder: Path, truth: dict):
+    """ROC AUC of the run's P(Real) on the labelled test files (in this process, with the run's model)."""
+    import keras
+
+    import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
+    import hunt_tf.residual  # noqa: F401
+    from hunt_tf import files
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.predict import predict_records
+
+    config = HuntConfig.load(run / "config.json")
+    records = [files.probe(next((folder / "Test").glob(f"{i}.*"))) for i in truth]
+    model = keras.saving.load_model(run / "model.keras")
+    _, probs = predict_records(model, records, list(CLASSES), config.decode_size, config.resize_mode, progress=False)
+    return float(roc_auc_score([truth[i] for i in truth], probs[:, 1]))
+
+
 def run_variant(folder, truth, seed, variant, args, root):
     run = root / "runs" / f"{folder.name}-{variant.replace(', ', '-').replace(' ', '-')}"
     start = time.time()
     subprocess.run([BIN / "hunt-tf", "train", folder, "--run", run, "--fresh", "--seed", str(seed), *args],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return {"accuracy": score_submission(run / "submission.csv", truth), "seconds": round(time.time() - start, 1)}
+    seconds = round(time.time() - start, 1)
+    return {"accuracy": score_submission(run / "submission.csv", truth), "auc": test_auc(run, folder, truth),
+            "seconds": seconds}
 
 
 def run_plain(train, test, seed):
@@ -130,14 +149,18 @@ def run_plain(train, test, seed):
 
 def table(results, variants):
     set_names = list(dict.fromkeys(r["set"] for r in results))
-    lines = ["| variant | " + " | ".join(f"{s} mean (worst)" for s in set_names) + " | seconds per run |",
+    lines = ["| variant | " + " | ".join(f"{s}: accuracy mean (worst) / ROC AUC" for s in set_names)
+             + " | seconds per run |",
              "| --- | " + " | ".join("---" for _ in set_names) + " | --- |"]
     for v in variants:
         cells, secs = [], []
         for s in set_names:
             acc = [r["accuracy"] for r in results if r["set"] == s and r["variant"] == v]
             secs += [r["seconds"] for r in results if r["set"] == s and r["variant"] == v]
-            cells.append(f"{np.mean(acc):.3f} ({min(acc):.3f}), n={len(acc)}" if acc else "")
+            auc = [r["auc"] for r in results if r["set"] == s and r["variant"] == v and "auc" in r]
+            cell = f"{np.mean(acc):.3f} ({min(acc):.3f})" if acc else ""
+            cell += f" / {np.mean(auc):.3f}" if auc else ""
+            cells.append(cell + (f", n={len(acc)}" if acc else ""))
         lines.append(f"| {v} | " + " | ".join(cells) + f" | {np.mean(secs):.0f} |")
     return "\n".join(lines)
 
@@ -148,8 +171,14 @@ def main():
     p.add_argument("--root", default="runs/hunt-real", type=Path)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sets", nargs="+", default=["r1-raw", "r1-reenc", "cifake"])
-    p.add_argument("--variants", nargs="+", default=[*VARIANTS, "plain CNN"], help="names from VARIANTS, or 'plain CNN'")
+    p.add_argument("--variants", nargs="*", default=[*VARIANTS, "plain CNN"], help="names from VARIANTS, or 'plain CNN'")
+    p.add_argument("--try", dest="extra", action="append", default=[], metavar="'NAME: ARGS'",
+                   help="another variant: a name, a colon, then hunt-tf train options (repeatable)")
     args = p.parse_args()
+    for spec in args.extra:
+        name, options = spec.split(":", 1)
+        VARIANTS[name.strip()] = options.split()
+        args.variants.append(name.strip())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not (args.data / "gradient-hunt-r1").is_dir():
         sys.exit(f"{args.data} has no gradient-hunt-r1/ (pass --data)")

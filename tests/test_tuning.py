@@ -365,3 +365,12 @@ def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):
     assert best["trial_id"] == "untuned" and best["hparams"]["filters"] == HuntConfig().filters
     table = (run / "trials.csv").read_text().splitlines()
     assert table[1].startswith("untuned,COMPLETED,")  # the defaults are a row of the table, ranked
+
+
+def test_a_crop_mode_search_records_its_sizes_for_training(data, tmp_path):
+    run = tmp_path / "tune"
+    assert search.main([str(data), "--run", str(run), "--tuner", "random", "--trials", "1", "--resize-mode", "crop",
+                        "--image-size", "16", *FAST]) == 0
+    hparams = json.loads((run / "best_hparams.json").read_text())["hparams"]
+    assert hparams["resize_mode"] == "crop" and hparams["image_size"] == 16 and hparams["source_size"] > 16
+    assert "input" in hparams  # the residual input is searched too
