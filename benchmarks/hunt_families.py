@@ -42,9 +42,10 @@ FAMILIES = ("dcgan", "dense", "vae", "ae-transposed", "ae-nearest", "ae-bilinear
 GAN_EPOCHS = {"mnist5k": {"dcgan": 25, "dense": 40}, "fashion": {"dcgan": 3, "dense": 5}}
 VARIANTS = {
     "defaults": [],
+    "rgb": ["--input", "rgb"],
     "residual": ["--input", "residual"],
     "both": ["--input", "both"],
-    "resample fakes": ["--extra-fakes", "resample"],
+    "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample"],
     "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample"],
 }
 N_TRAIN, N_TEST_REAL, N_TEST_FAKE = 2000, 1000, 500
@@ -221,7 +222,7 @@ def main():
     p.add_argument("--root", default="runs/hunt-families", type=Path)
     p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion"])
     p.add_argument("--train-family", default="dcgan", choices=FAMILIES)
-    p.add_argument("--variants", nargs="+", default=[*VARIANTS, "plain CNN"])
+    p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "defaults"] + ["plain CNN"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")

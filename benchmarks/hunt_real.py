@@ -34,10 +34,12 @@ from plain_cnn import plain_cnn_probabilities  # noqa: E402
 BIN = Path(sys.executable).parent
 VARIANTS = {
     "defaults": [],
-    "resize, residual": ["--input", "residual"],
-    "crop, rgb": ["--resize-mode", "crop"],
+    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb"],
+    "resize, residual": ["--resize-mode", "resize", "--input", "residual"],
+    "resize, both": ["--resize-mode", "resize", "--input", "both"],
+    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb"],
     "crop, residual": ["--resize-mode", "crop", "--input", "residual"],
-    "crop, both": ["--resize-mode", "crop", "--input", "both"],
+    "crop 128, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "128"],
 }
 CLASSES = ("AI", "Real")
 

@@ -16,6 +16,7 @@ import dataclasses
 import inspect
 import json
 import re
+import typing
 from pathlib import Path
 
 from gradient_hunt.atomic import write_json
@@ -48,14 +49,19 @@ class Settings:
     def save(self, path):
         write_json(path, dataclasses.asdict(self))
 
+    # Settings added after runs were first saved, with the value an older run (saved without
+    # them) was made with, where that differs from today's default.
+    ABSENT_MEANS: typing.ClassVar[dict] = {}
+
     @classmethod
     def load(cls, path):
-        """The config saved in a run; keys this version does not know (an older run's) are ignored."""
+        """The config saved in a run; keys this version does not know (an older run's) are ignored,
+        and settings it predates take the value it was made with (ABSENT_MEANS)."""
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as err:
             raise SettingsError(f"cannot read {path}: {err}") from None
-        return cls(**{k: v for k, v in data.items() if k in cls.field_names()})
+        return cls(**{**cls.ABSENT_MEANS, **{k: v for k, v in data.items() if k in cls.field_names()}})
 
     @classmethod
     def from_dict(cls, data: dict, base=None):

@@ -196,13 +196,13 @@ def cmd_explain(args):
 
     configure("float32")
     model, config, classes, _ = _load_run(args.run)
-    records, y_true = files.scan_labelled(args.images, classes)
+    records, labelled = files.scan_labelled(args.images, classes)
     records = [r for r in records if r.ok]
     if not records:
         raise files.DataError(f"no readable images in {args.images}")
     pixels, ok = files.decode_all(records, config.decode_size, config.resize_mode)
     pixels, records = pixels[ok], [r for r, good in zip(records, ok) if good]
-    y_true = None if y_true is None else np.asarray(y_true)[ok]
+    y_true = np.array([r.label for r in records]) if labelled else None
     probs = predict_pixels(model, pixels)
     out = Path(args.out) / "explain.png"
     chosen, _ = explain_images(model, pixels, probs, classes, out, y_true, [r.path for r in records], args.n)

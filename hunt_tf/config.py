@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from pathlib import Path
 
 from gradient_hunt.settings import Settings, SettingsError
@@ -15,14 +16,17 @@ from gradient_hunt.settings import Settings, SettingsError
 
 @dataclasses.dataclass
 class HuntConfig(Settings):
+    # Runs saved before these settings existed were made with a random split and RGB input.
+    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb"}
+
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 64)
-    resize_mode: str = "resize"  # resize | crop (random native-resolution crops; prediction averages a grid of them) | pad
-    source_size: int = 0  # crop mode: native-resolution square decoded per image (0 = from the data, at most 256)
-    input: str = "rgb"  # rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both
+    resize_mode: str = "resize"  # resize | crop (random native crops of the central square; prediction combines a grid of them) | pad
+    source_size: int = 0  # crop mode: the central native-resolution square decoded per image (0 = from the data, at most 256)
+    input: str = "rgb"  # rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
-    extra_fakes: str = "none"  # none | resample: each Real training image 2x down- and up-sampled, added as AI
+    extra_fakes: str = "none"  # none | resample: each Real training image 2x down- and up-sampled, added as AI (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
     # model
@@ -55,7 +59,7 @@ class HuntConfig(Settings):
     @property
     def decode_size(self) -> int:
         """The square each image is decoded to: the crop source in crop mode, else the network's input."""
-        return self.source_size if self.resize_mode == "crop" else self.image_size
+        return (self.source_size or self.image_size) if self.resize_mode == "crop" else self.image_size
 
 
 def resolve_config(settings: dict, hparams_path=None) -> HuntConfig:

@@ -1,16 +1,18 @@
-"""Native-resolution crops: train on random crops, predict on a grid of crops covering the image.
+"""Native-resolution crops: train on random crops, predict on a grid of tiles covering the decoded square.
 
     source, crop = crop_sizes(records)                 # from the data: e.g. 256 and 64
-    probs = average_over_tiles(predict, pixels, crop)  # every part of the image has its say
+    probs = average_over_tiles(predict, pixels, crop)  # every part of the square has its say
 
 Resizing a photograph to the network's size smooths away the pixel-level traces a generator
-leaves; a crop keeps them. Offsets are even, so a crop keeps the 2x2 cell grid of its image
+leaves; a crop keeps them. Each image is decoded once to its central square of `source`
+native pixels (hunt_tf.files.load_pixels): larger images are not seen beyond it. Offsets are even, so a crop keeps the 2x2 cell grid of its image
 (the grid NPR residuals are computed on, hunt_tf.residual).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -28,6 +30,9 @@ def crop_sizes(records, crop=0, source=0):
     """
     sides = [min(r.width, r.height) for r in records if r.ok] or [DEFAULT_CROP]
     source = source or int(min(MAX_SOURCE, max(MIN_SIZE, np.percentile(sides, 10))))
+    if crop > source:
+        warnings.warn(f"--image-size {crop} is larger than the {source}px squares decoded in crop mode: "
+                      f"the network sees the whole {source}px square (raise --source-size for more)", stacklevel=2)
     crop = min(crop or DEFAULT_CROP, source)
     return source, crop
 
@@ -52,14 +57,19 @@ def tile_offsets(source: int, crop: int) -> list[int]:
 
 
 def average_over_tiles(predict, pixels, crop):
-    """Mean of `predict` over a grid of crop x crop tiles covering every image (one call per tile)."""
+    """Class probabilities from a grid of crop x crop tiles covering every image (one `predict`
+    call per tile), combined as the mean log-probability (renormalised): each tile is
+    evidence, and a tile that is sure counts for more than one that cannot tell (a flat sky).
+    Measured against the mean probability on held-out r1 images: as good or better (BENCHMARKS.md)."""
     offsets = tile_offsets(pixels.shape[1], crop)
     total = None
     for y in offsets:
         for x in offsets:
-            probs = predict(pixels[:, y : y + crop, x : x + crop])
-            total = probs if total is None else total + probs
-    return total / len(offsets) ** 2
+            logp = np.log(np.clip(predict(pixels[:, y : y + crop, x : x + crop]), 1e-7, 1.0))
+            total = logp if total is None else total + logp
+    mean = total / len(offsets) ** 2
+    probs = np.exp(mean - mean.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def centre_offset(source: int, crop: int) -> int:

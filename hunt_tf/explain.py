@@ -7,8 +7,8 @@ background, or the compression.
 
 The gradient is taken of the class logit (the softmax's input), not of its probability: a
 confident probability is flat, and its gradient is zero exactly where the model is surest.
-Crop-mode models are explained tile by tile over the whole image, as they predict
-(hunt_tf.crops). Backbones from keras.applications hide their feature maps inside one
+Crop-mode models are explained tile by tile over the decoded square, as they predict
+(hunt_tf.crops), every tile for the class the whole image is predicted as. Backbones from keras.applications hide their feature maps inside one
 layer; for them the heat is gradient x input, summed over colour channels.
 """
 
@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from gradient_hunt.runtime import import_tensorflow  # noqa: E402
 from hunt_tf.crops import tile_offsets  # noqa: E402
+from hunt_tf.predict import predict_pixels  # noqa: E402
 
 tf = import_tensorflow()
 import keras  # noqa: E402
@@ -45,13 +46,13 @@ def _explainer(model):
     kernel, bias = (tf.cast(w, tf.float32) for w in head.weights)
 
     @tf.function
-    def explain(images):
+    def explain(images, classes):
         with tf.GradientTape() as tape:
             tape.watch(images)
             outs = inner(images, training=False)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
             logits = tf.matmul(tf.cast(outs[-1], tf.float32), kernel) + bias
-            chosen = tf.reduce_sum(logits * tf.one_hot(tf.argmax(logits, 1), tf.shape(logits)[1]), axis=1)
+            chosen = tf.reduce_sum(logits * tf.one_hot(classes, tf.shape(logits)[1]), axis=1)
         if len(outs) == 2:  # Grad-CAM: feature maps weighted by their mean gradient
             maps = tf.cast(outs[0], tf.float32)
             weights = tf.reduce_mean(tape.gradient(chosen, outs[0]), axis=(1, 2), keepdims=True)
@@ -64,9 +65,13 @@ def _explainer(model):
     return explain
 
 
-def heatmaps(model, pixels, batch_size=32):
-    """(N, H, W) heat in [0, 1] per image (each scaled by its own maximum) for uint8 (N, H, W, 3)."""
+def heatmaps(model, pixels, classes=None, batch_size=32):
+    """(N, H, W) heat in [0, 1] per image (each scaled by its own maximum) for uint8 (N, H, W, 3),
+    for `classes` (default: each image's predicted class; every tile of an image explains that one)."""
     explain = _explainer(model)
+    if classes is None:
+        classes = predict_pixels(model, pixels).argmax(1)
+    classes = np.asarray(classes, dtype=np.int64)
     crop = model.input_shape[1] or pixels.shape[1]
     offsets = tile_offsets(pixels.shape[1], crop)
     heat = np.zeros(pixels.shape[:3], np.float32)
@@ -75,7 +80,8 @@ def heatmaps(model, pixels, batch_size=32):
         for x in offsets:
             for start in range(0, len(pixels), batch_size):
                 tiles = tf.constant(pixels[start : start + batch_size, y : y + crop, x : x + crop], tf.float32)
-                heat[start : start + batch_size, y : y + crop, x : x + crop] += explain(tiles).numpy()
+                which = tf.constant(classes[start : start + batch_size])
+                heat[start : start + batch_size, y : y + crop, x : x + crop] += explain(tiles, which).numpy()
             count[y : y + crop, x : x + crop] += 1
     heat /= np.maximum(count, 1)
     peak = heat.reshape(len(heat), -1).max(1)
@@ -123,7 +129,8 @@ def plot_heatmaps(images, heat, titles, path, cols=4):
 def explain_images(model, pixels, probs, class_names, path, y_true=None, names=None, n=8):
     """Pick the images to show, compute their heat, write the grid PNG; returns (indices, heat)."""
     chosen, groups = pick(probs, y_true, n)
-    heat = heatmaps(model, pixels[chosen]) if chosen else np.zeros((0, *pixels.shape[1:3]), np.float32)
+    heat = (heatmaps(model, pixels[chosen], probs[chosen].argmax(1)) if chosen
+            else np.zeros((0, *pixels.shape[1:3]), np.float32))
     titles = []
     for i, group in zip(chosen, groups):
         pred = int(probs[i].argmax())

@@ -181,25 +181,24 @@ def scan_images(directory, progress=True) -> list[ImageRecord]:
 
 
 def scan_labelled(directory, class_names, progress=True):
-    """(records, labels or None): class folders named as `class_names` (in DIR or DIR/Train) give
-    labels; otherwise every file of DIR is taken, unlabelled."""
+    """(records, labelled): class folders named as `class_names` (in DIR or DIR/Train) give each
+    record its label; otherwise every file of DIR is taken, unlabelled (label -1)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"image folder not found: {directory}")
     base = directory / "Train" if (directory / "Train").is_dir() else directory
     present = [c for c in class_names if (base / c).is_dir()]
     if not present:
-        return scan_images(directory, progress), None
+        return scan_images(directory, progress), False
     jobs = [(path, class_names.index(c)) for c in present for path in list_files(base / c)]
-    records = parallel_map(lambda job: probe(*job), jobs, "scanning", progress)
-    return records, [r.label for r in records]
+    return parallel_map(lambda job: probe(*job), jobs, "scanning", progress), True
 
 
 def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
     """Decode one file to uint8 (size, size, 3).
 
     resize: the whole image squeezed to size x size (smooths fine generator artefacts);
-    crop:   a centre crop at native resolution (keeps them), mirrored at the edges if the image is smaller;
+    crop:   the central square at native resolution (keeps them), mirrored at the edges if the image is smaller;
     pad:    the whole image scaled to fit, aspect kept, padded to a square.
     """
     if mode not in RESIZE_MODES:
@@ -207,14 +206,15 @@ def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
     with open_image(path, draft_size=None if mode == "crop" else (size, size)) as img:
         if mode == "crop":
             w, h = img.size
-            left, top = max(0, (w - size) // 2), max(0, (h - size) // 2)
+            # Even offsets: the crop keeps the image's 2x2 cell grid (hunt_tf.residual), whatever its size.
+            left, top = max(0, (w - size) // 4 * 2), max(0, (h - size) // 4 * 2)
             rgb = to_array(img.crop((left, top, left + min(w, size), top + min(h, size))))
             # A smaller image is mirrored at its edges: native pixels only, no black border
             # (a size shortcut) and no upscaling (interpolation leaves traces of its own).
             while rgb.shape[0] < size or rgb.shape[1] < size:
                 pad_y, pad_x = min(size - rgb.shape[0], rgb.shape[0]), min(size - rgb.shape[1], rgb.shape[1])
-                rgb = np.pad(rgb, ((pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2), (0, 0)),
-                             mode="symmetric")
+                lead_y, lead_x = pad_y // 4 * 2, pad_x // 4 * 2  # even, as above
+                rgb = np.pad(rgb, ((lead_y, pad_y - lead_y), (lead_x, pad_x - lead_x), (0, 0)), mode="symmetric")
             return np.ascontiguousarray(rgb)
         rgb = Image.fromarray(to_array(img))
     if mode == "pad":

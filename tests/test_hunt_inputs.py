@@ -82,9 +82,10 @@ def test_crop_mode_prediction_averages_every_tile_and_is_deterministic():
     probs = predict_pixels(model, pixels)
     np.testing.assert_array_equal(probs, predict_pixels(model, pixels))
     offsets = crops.tile_offsets(40, 16)
-    by_hand = np.mean([model.predict(pixels[:, y : y + 16, x : x + 16], verbose=0)
-                       for y in offsets for x in offsets], axis=0)
-    np.testing.assert_allclose(probs, by_hand, rtol=1e-5)
+    logp = np.mean([np.log(model.predict(pixels[:, y : y + 16, x : x + 16], verbose=0))
+                    for y in offsets for x in offsets], axis=0)
+    by_hand = np.exp(logp) / np.exp(logp).sum(1, keepdims=True)  # the tiles' geometric mean, renormalised
+    np.testing.assert_allclose(probs, by_hand, rtol=1e-4)
 
 
 def test_crop_sizes_come_from_the_data_and_never_exceed_the_images():
@@ -97,12 +98,25 @@ def test_crop_sizes_come_from_the_data_and_never_exceed_the_images():
     assert crops.choose_sizes(HuntConfig(), small).decode_size == 28
 
 
-def test_a_smaller_image_is_mirrored_in_crop_mode_not_padded_black(tmp_path):
-    image = np.full((10, 12, 3), 200, np.uint8)
+def test_a_smaller_image_is_mirrored_in_crop_mode_not_padded_black_nor_upscaled(tmp_path):
+    image = (np.arange(10 * 12 * 3).reshape(10, 12, 3) % 251).astype(np.uint8)  # every pixel distinct
     Image.fromarray(image).save(tmp_path / "small.png")
     out = files.load_pixels(tmp_path / "small.png", 24, "crop")
     assert out.shape == (24, 24, 3)
-    assert (out == 200).all()
+    rows = {tuple(p) for p in image.reshape(-1, 3)}
+    assert {tuple(p) for p in out.reshape(-1, 3)} <= rows  # only the image's own pixels: no black, no interpolation
+    lead_y, lead_x = (24 - 10) // 2 // 2 * 2, (24 - 12) // 2 // 2 * 2
+    np.testing.assert_array_equal(out[lead_y : lead_y + 10, lead_x : lead_x + 12], image)  # at an even offset
+    np.testing.assert_array_equal(out[lead_y - 1, lead_x : lead_x + 12], image[0])  # mirrored, edge row repeated
+
+
+@pytest.mark.parametrize("side", [301, 302, 303])
+def test_the_central_square_keeps_the_images_2x2_grid(tmp_path, side):
+    cells = random_images(1, (side + 1) // 2)[0]
+    upsampled = cells.repeat(2, 0).repeat(2, 1)[:side, :side]  # what a nearest-upsampling generator leaves
+    Image.fromarray(upsampled).save(tmp_path / "gen.png")
+    square = files.load_pixels(tmp_path / "gen.png", 100, "crop").astype("float32")
+    assert np.abs(NPRResidual()(square[None]).numpy()).max() == 0  # an odd offset would show every trace
 
 
 def planted(n, rng, size=32):
@@ -217,5 +231,21 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
     assert (run / "report" / "explain.png").exists()
     assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(tmp_path / "p.csv")]) == 0
     assert read_rows(tmp_path / "p.csv") == read_rows(run / "submission.csv")  # tiles: the same answer twice
+    assert cli.main(["evaluate", "--run", str(run), "--data", str(data)]) == 0
+    assert json.loads((run / "evaluation" / "report.json").read_text())["n_validation"] == 54
+    (data / "Train" / "AI" / "dense" / "broken.png").write_bytes(b"")  # explain skips it, with its label
     assert cli.main(["explain", "--run", str(run), "--images", str(data / "Train"), "--out", str(tmp_path / "ex")]) == 0
     assert (tmp_path / "ex" / "explain.png").stat().st_size > 0
+    # A crop-mode run saved before source_size existed still predicts (at its image size).
+    saved = json.loads((run / "config.json").read_text())
+    del saved["source_size"]
+    (run / "config.json").write_text(json.dumps(saved))
+    assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(tmp_path / "q.csv")]) == 0
+    assert len(read_rows(tmp_path / "q.csv")) == 5
+
+
+def test_a_run_saved_before_a_setting_existed_loads_with_what_it_was_made_with(tmp_path):
+    saved = {k: v for k, v in HuntConfig().__dict__.items() if k not in ("validation", "input")}
+    (tmp_path / "config.json").write_text(__import__("json").dumps(saved))
+    old = HuntConfig.load(tmp_path / "config.json")
+    assert (old.validation, old.input) == ("random", "rgb")

@@ -162,8 +162,12 @@ def test_reported_accuracy_never_uses_a_threshold_fitted_on_the_same_rows():
     in_sample = np.mean((score >= choose_threshold(y, score)) == y)
     report, _ = build_report(y, probs, ["AI", "Real"])
     assert in_sample > 0.52  # the best cut on the very rows flatters noise...
-    assert report["accuracy"] <= 0.5 < in_sample  # ...decisions from the other half's cut do not
-    assert report["threshold"] == choose_threshold(y, score)  # predictions still use the cut fitted on all rows
+    assert report["threshold"] == 0.5  # ...fitted on one half it does not beat 0.5 on the other: not used
+    assert report["accuracy"] == np.mean((score >= 0.5) == y) < in_sample
     separable = np.where(y == 1, 0.6 + 0.3 * rng.random(200), 0.4 * rng.random(200))
     report, _ = build_report(y, np.stack([1 - separable, separable], axis=1), ["AI", "Real"])
-    assert report["accuracy"] == 1.0
+    assert report["accuracy"] == 1.0 and report["threshold"] == 0.5
+    shifted = np.where(y == 1, 0.8 + 0.15 * rng.random(200), 0.55 + 0.2 * rng.random(200))  # 0.5 calls all Real
+    report, _ = build_report(y, np.stack([1 - shifted, shifted], axis=1), ["AI", "Real"])
+    assert report["threshold"] == choose_threshold(y, shifted) > 0.7  # a cut that proves itself is used
+    assert report["accuracy"] >= 0.95  # measured on decisions from the other half's cut

@@ -374,3 +374,16 @@ def test_a_crop_mode_search_records_its_sizes_for_training(data, tmp_path):
     hparams = json.loads((run / "best_hparams.json").read_text())["hparams"]
     assert hparams["resize_mode"] == "crop" and hparams["image_size"] == 16 and hparams["source_size"] > 16
     assert "input" in hparams  # the residual input is searched too
+
+
+def test_best_hparams_hold_the_settings_the_model_was_built_with():
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.model import build_model
+    from tuning.outputs import built_settings
+
+    hp = kt.HyperParameters()
+    define_space(hp, image_size=32)
+    hp.values.update(backbone="mobilenetv2", input="residual", filters=16)
+    settings = built_settings(hp)
+    assert settings["input"] == "rgb" and settings["backbone"] == "mobilenetv2"  # residual is cnn-only
+    build_model(HuntConfig.from_dict(settings), 32, 2)  # hunt-tf train accepts it

@@ -74,8 +74,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
                               "give the search more time (--budget-minutes) or run it again to continue")
     if finished and (untuned_score is None or finished[0].score > untuned_score):
         best = finished[0]
-        hparams = {k: v for k, v in best.hyperparameters.values.items()
-                   if not k.startswith("tuner/")}  # Hyperband's bookkeeping is not a setting for training
+        hparams = built_settings(best.hyperparameters)
         result = {"trial_id": best.trial_id, "score": best.score}
     else:  # the search found nothing better than the defaults: say so, and recommend them
         hparams = dict(kt_defaults())
@@ -83,6 +82,15 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
     result.update(objective="val_accuracy", untuned_score=untuned_score, hparams={**hparams, **(data_settings or {})})
     write_json(run_dir / "best_hparams.json", result)
     return rows, result
+
+
+def built_settings(hp) -> dict:
+    """The settings a trial's model was built with (not Hyperband's bookkeeping, and not a
+    value the space ignored: `input` is RGB for a keras.applications backbone)."""
+    from tuning.hypermodel import define_space
+
+    config = define_space(hp)
+    return {k: getattr(config, k) for k in hp.values if not k.startswith("tuner/") and hasattr(config, k)}
 
 
 def kt_defaults():
