@@ -9,7 +9,11 @@ VALIDATIONS = ("auto", "random", "source")
 # Extra AI examples made from the Real training images (hunt_tf.extra_fakes).
 EXTRA_FAKES = ("none", "resample")
 # What the first layer sees: pixels, NPR residuals (hunt_tf.residual), or both stacked.
-INPUTS = ("rgb", "residual", "both")
+# auto: residual for images decoded at 64 px or more (photographs: traces at native scale),
+# rgb below (digits, thumbnails: their traces were resampled away, content is what is left).
+INPUTS = ("auto", "rgb", "residual", "both")
+MODEL_INPUTS = INPUTS[1:]
+RESIDUAL_MIN_SIDE = 64
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 # How a submission row's Id is made from a test file's path (relative to the test folder).

@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from hunt_tf.choices import RESIDUAL_MIN_SIDE
+
 MAX_SOURCE = 256  # native pixels decoded per image: 256x256x3 uint8 is 192 KB, 5,000 images ~1 GB
 DEFAULT_CROP = 64  # what the CNN sees per step; 64 keeps a 1,000-image folder within minutes on a CPU
 MIN_SIZE = 16
@@ -38,14 +40,22 @@ def crop_sizes(records, crop=0, source=0):
 
 
 def choose_sizes(config, records):
-    """Fill a config's image_size (and source_size, in crop mode) from the data where they are 0."""
+    """Fill what a config leaves to the data: image_size (and source_size, in crop mode) where
+    0, and the input where "auto" (residual from RESIDUAL_MIN_SIDE decoded pixels up, else rgb)."""
     from hunt_tf.files import default_image_size
 
     if config.resize_mode == "crop":
         config.source_size, config.image_size = crop_sizes(records, config.image_size, config.source_size)
     else:
         config.image_size = config.image_size or default_image_size(records)
+    config.input = auto_input(config.input, config.decode_size)
     return config
+
+
+def auto_input(kind: str, decode_size: int) -> str:
+    if kind != "auto":
+        return kind
+    return "residual" if decode_size >= RESIDUAL_MIN_SIDE else "rgb"
 
 
 def tile_offsets(source: int, crop: int) -> list[int]:

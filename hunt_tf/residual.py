@@ -16,7 +16,7 @@ import keras
 from keras import layers, ops
 
 from gradient_hunt.settings import SettingsError
-from hunt_tf.choices import INPUTS
+from hunt_tf.choices import MODEL_INPUTS
 
 # Residuals of 0..255 pixels are mostly within +-16: scaled so the first conv sees values
 # of order one, as it does for RGB / 255.
@@ -42,8 +42,8 @@ class NPRResidual(layers.Layer):
 
 def pixel_features(inputs, kind="rgb"):
     """Raw pixels (float, 0..255) -> the first layer's input for the chosen kind."""
-    if kind not in INPUTS:
-        raise SettingsError(f"unknown input {kind!r}; choose from {', '.join(INPUTS)}")
+    if kind not in MODEL_INPUTS:  # "auto" is resolved from the data first (hunt_tf.crops.choose_sizes)
+        raise SettingsError(f"unknown input {kind!r}; choose from {', '.join(MODEL_INPUTS)}")
     rgb = layers.Rescaling(1 / 255.0, name="scale")(inputs)
     if kind == "rgb":
         return rgb

@@ -12,8 +12,9 @@ import math
 import keras
 import keras_tuner as kt
 
-from hunt_tf.choices import INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
+from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
+from hunt_tf.crops import auto_input
 from hunt_tf.data import from_pixels
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
 from hunt_tf.splits import decode_training_images, validation_split
@@ -25,12 +26,15 @@ BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 AUGMENT_CHOICES = [name for name in PRESETS if name != "strong"]
 
 
-def define_space(hp: kt.HyperParameters, image_size=64) -> HuntConfig:
-    """Declare every hyperparameter on `hp` and return the HuntConfig they describe."""
+def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None) -> HuntConfig:
+    """Declare every hyperparameter on `hp` and return the HuntConfig they describe.
+
+    `decode_size` (the crop source in crop mode; else image_size) decides what the default
+    input ("auto") is, so the untuned defaults in the race are exactly `hunt-tf train`'s."""
     d = DEFAULTS
     backbones = BACKBONE_CHOICES if image_size >= MIN_BACKBONE_SIZE else ["cnn"]
     backbone = hp.Choice("backbone", backbones, default=d.backbone)
-    input_kind = hp.Choice("input", list(INPUTS), default=d.input)
+    input_kind = hp.Choice("input", list(MODEL_INPUTS), default=auto_input(d.input, decode_size or image_size))
     return HuntConfig(
         backbone=backbone,
         input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
@@ -60,6 +64,7 @@ class HuntHyperModel(kt.HyperModel):
         self.val_pixels, self.val_labels = val_pixels, val_labels
         # Crop mode: the pixels are native-resolution sources, the network sees crop x crop.
         self.image_size = int(crop or train_pixels.shape[1])
+        self.decode_size = int(train_pixels.shape[1])
         self.crop = crop
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
@@ -83,7 +88,7 @@ class HuntHyperModel(kt.HyperModel):
         policy = keras.mixed_precision.global_policy()
         keras.backend.clear_session(free_memory=True)
         keras.mixed_precision.set_global_policy(policy)
-        config = define_space(hp, self.image_size)
+        config = define_space(hp, self.image_size, self.decode_size)
         # Hyperband runs a trial from tuner/initial_epoch to tuner/epochs with a fresh optimizer:
         # the LR schedule must span exactly those epochs. Spanning max_epochs instead, a 2-epoch
         # trial ended still warm at its peak rate, and was ranked on that.
@@ -92,7 +97,7 @@ class HuntHyperModel(kt.HyperModel):
         return build_model(config, self.image_size, self.num_classes, self.jit_compile, steps)
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        config = define_space(hp, self.image_size)
+        config = define_space(hp, self.image_size, self.decode_size)
         train_ds = from_pixels(self.train_pixels, self.train_labels, config.batch_size, training=True,
                                augment=config.augment, strength=config.aug_strength, seed=self.seed, crop=self.crop)
         val_ds = from_pixels(self.val_pixels, self.val_labels, 64, crop=self.crop)

@@ -59,7 +59,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
     untuned_score = None if untuned is None else untuned["score"]
     if untuned is not None:
         rows.append({"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"],
-                     **kt_defaults()})
+                     **kt_defaults(data_settings)})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0)))  # best first, unscored last
     first = ["trial", "status", "score", "seconds"]
     fields = first + sorted({k for r in rows for k in r} - set(first))
@@ -77,7 +77,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
         hparams = built_settings(best.hyperparameters)
         result = {"trial_id": best.trial_id, "score": best.score}
     else:  # the search found nothing better than the defaults: say so, and recommend them
-        hparams = dict(kt_defaults())
+        hparams = dict(kt_defaults(data_settings))
         result = {"trial_id": "untuned", "score": untuned_score}
     result.update(objective="val_accuracy", untuned_score=untuned_score, hparams={**hparams, **(data_settings or {})})
     write_json(run_dir / "best_hparams.json", result)
@@ -93,13 +93,15 @@ def built_settings(hp) -> dict:
     return {k: getattr(config, k) for k in hp.values if not k.startswith("tuner/") and hasattr(config, k)}
 
 
-def kt_defaults():
+def kt_defaults(data_settings=None):
+    """The untuned defaults as the search space names them, for the data the search decoded."""
     import keras_tuner as kt
 
     from tuning.hypermodel import define_space
 
+    d = data_settings or {}
     hp = kt.HyperParameters()
-    define_space(hp, image_size=64)
+    define_space(hp, d.get("image_size", 64), d.get("source_size") or d.get("image_size", 64))
     return hp.values
 
 
