@@ -38,7 +38,7 @@ VARIANTS = {
     "resize, residual": ["--resize-mode", "resize", "--input", "residual"],
     "resize, both": ["--resize-mode", "resize", "--input", "both"],
     "crop, rgb": ["--resize-mode", "crop", "--input", "rgb"],
-    "crop, residual": ["--resize-mode", "crop", "--input", "residual"],
+    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64"],
     "crop 128, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "128"],
 }
 CLASSES = ("AI", "Real")

@@ -32,17 +32,19 @@ def main():
     from gradient_hunt.runtime import configure
     from hunt_tf import files
     from hunt_tf.config import HuntConfig
+    from hunt_tf.crops import choose_sizes
     from hunt_tf.model import precision_probe
 
     folder = files.scan(args.data, progress=False)
     size = files.default_image_size(folder.train)
-    configure("auto", probe=precision_probe(HuntConfig(), size, len(folder.class_names)))
+    sizes = choose_sizes(HuntConfig(image_size=size, resize_mode="resize"), folder.train)
+    configure("auto", probe=precision_probe(sizes, size, len(folder.class_names)))
     import keras
     import keras_tuner as kt
 
     from tuning.hypermodel import HuntHyperModel, define_space
 
-    hypermodel = HuntHyperModel.from_folder(folder, HuntConfig(image_size=size), epochs=args.epochs)  # the search's split
+    hypermodel = HuntHyperModel.from_folder(folder, sizes, epochs=args.epochs)  # the search's own split
     print(f"{len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation images at {size}px, "
           f"{args.epochs} epochs")
     for change in changes:

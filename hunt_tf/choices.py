@@ -3,7 +3,11 @@
 Pure data (no TensorFlow import), so `hunt-tf --help` stays fast.
 """
 
-RESIZE_MODES = ("resize", "crop", "pad")
+# auto: crop when the images are large (their 10th-percentile shorter side is at least
+# CROP_MIN_SOURCE px: native traces to keep), else resize (tiny images: the whole image).
+RESIZE_MODES = ("auto", "resize", "crop", "pad")
+DECODE_MODES = RESIZE_MODES[1:]
+CROP_MIN_SOURCE = 128
 # How the validation rows are chosen (hunt_tf.splits.validation_split).
 VALIDATIONS = ("auto", "random", "source")
 # Extra AI examples made from the Real training images (hunt_tf.extra_fakes).

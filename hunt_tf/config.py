@@ -20,13 +20,13 @@ class HuntConfig(Settings):
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb"}
 
     # data
-    image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 64)
-    resize_mode: str = "resize"  # resize | crop (random native crops of the central square; prediction combines a grid of them) | pad
+    image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
+    resize_mode: str = "auto"  # auto (crop for images of 128 px and more, else resize) | resize | crop (random native crops of the central square; prediction combines a grid of them) | pad
     source_size: int = 0  # crop mode: the central native-resolution square decoded per image (0 = from the data, at most 256)
-    input: str = "rgb"  # rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
+    input: str = "auto"  # auto (residual from 64 decoded px, else rgb) | rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
-    extra_fakes: str = "none"  # none | resample: each Real training image 2x down- and up-sampled, added as AI (two classes, one named Real)
+    extra_fakes: str = "none"  # none | resample: each Real training image 2-4x down- and up-sampled, added as AI (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
     # model

@@ -16,10 +16,12 @@ import warnings
 
 import numpy as np
 
-from hunt_tf.choices import RESIDUAL_MIN_SIDE
+from hunt_tf.choices import CROP_MIN_SOURCE, RESIDUAL_MIN_SIDE
 
 MAX_SOURCE = 256  # native pixels decoded per image: 256x256x3 uint8 is 192 KB, 5,000 images ~1 GB
-DEFAULT_CROP = 64  # what the CNN sees per step; 64 keeps a 1,000-image folder within minutes on a CPU
+# What the CNN sees per step. Measured on held-out r1 images (BENCHMARKS.md): 128 beat 64 on
+# re-encoded photographs (0.938 vs 0.916 mean of 3 seeds) and tied on raw ones.
+DEFAULT_CROP = 128
 MIN_SIZE = 16
 
 
@@ -30,8 +32,7 @@ def crop_sizes(records, crop=0, source=0):
     ten images are cropped at their own scale; smaller ones are padded by reflection, never
     upscaled (interpolation would plant traces of its own).
     """
-    sides = [min(r.width, r.height) for r in records if r.ok] or [DEFAULT_CROP]
-    source = source or int(min(MAX_SOURCE, max(MIN_SIZE, np.percentile(sides, 10))))
+    source = source or int(min(MAX_SOURCE, max(MIN_SIZE, shorter_side_percentile(records))))
     if crop > source:
         warnings.warn(f"--image-size {crop} is larger than the {source}px squares decoded in crop mode: "
                       f"the network sees the whole {source}px square (raise --source-size for more)", stacklevel=2)
@@ -40,10 +41,13 @@ def crop_sizes(records, crop=0, source=0):
 
 
 def choose_sizes(config, records):
-    """Fill what a config leaves to the data: image_size (and source_size, in crop mode) where
-    0, and the input where "auto" (residual from RESIDUAL_MIN_SIDE decoded pixels up, else rgb)."""
+    """Fill what a config leaves to the data: the resize mode where "auto" (crop for large
+    images, else resize), image_size (and source_size, in crop mode) where 0, and the input
+    where "auto" (residual from RESIDUAL_MIN_SIDE decoded pixels up, else rgb)."""
     from hunt_tf.files import default_image_size
 
+    if config.resize_mode == "auto":
+        config.resize_mode = "crop" if shorter_side_percentile(records) >= CROP_MIN_SOURCE else "resize"
     if config.resize_mode == "crop":
         config.source_size, config.image_size = crop_sizes(records, config.image_size, config.source_size)
     else:
@@ -56,6 +60,11 @@ def auto_input(kind: str, decode_size: int) -> str:
     if kind != "auto":
         return kind
     return "residual" if decode_size >= RESIDUAL_MIN_SIDE else "rgb"
+
+
+def shorter_side_percentile(records, q=10) -> float:
+    sides = [min(r.width, r.height) for r in records if r.ok] or [DEFAULT_CROP]
+    return float(np.percentile(sides, q))
 
 
 def tile_offsets(source: int, crop: int) -> list[int]:

@@ -1,6 +1,6 @@
 """Extra "AI" examples made from the user's own Real images, for a folder with one generator.
 
-    extra = resampled(real_pixels, seed=0)    # each image down-sampled 2x, then up-sampled back
+    extra = resampled(real_pixels, seed=0)    # each image down-sampled 2-4x, then up-sampled back
 
 A detector trained on one generator's fakes learns that generator. Every image generator
 builds its output by upsampling (transposed convolutions, nearest or bilinear resizing);
@@ -21,10 +21,15 @@ UPSAMPLERS = (Image.NEAREST, Image.BILINEAR, Image.BICUBIC)
 DOWNSAMPLERS = (Image.BOX, Image.BILINEAR, Image.NEAREST)
 
 
+# Generators draw at a lower resolution and upsample, by 2x per layer, often two or three layers.
+FACTORS = (2, 3, 4)
+
+
 def resample(image: np.ndarray, rng) -> np.ndarray:
-    """One uint8 (H, W, 3) image, 2x down and back up, with randomly drawn kernels."""
+    """One uint8 (H, W, 3) image, 2-4x down and back up, with randomly drawn kernels and factor."""
     h, w = image.shape[:2]
-    small = Image.fromarray(image).resize((max(1, w // 2), max(1, h // 2)), DOWNSAMPLERS[rng.integers(3)])
+    f = FACTORS[rng.integers(len(FACTORS))]
+    small = Image.fromarray(image).resize((max(1, w // f), max(1, h // f)), DOWNSAMPLERS[rng.integers(3)])
     return np.asarray(small.resize((w, h), UPSAMPLERS[rng.integers(3)]))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gradient_hunt.images import DECODE_ERRORS, check_size, is_hidden, list_files, open_image, parallel_map, to_array
-from hunt_tf.choices import RESIZE_MODES
+from hunt_tf.choices import DECODE_MODES
 from hunt_tf.errors import DataError
 
 __all__ = ["DataError", "Folder", "ImageRecord", "scan", "scan_images", "scan_labelled", "decode_all", "load_pixels"]
@@ -201,8 +201,8 @@ def load_pixels(path, size: int, mode: str = "resize") -> np.ndarray:
     crop:   the central square at native resolution (keeps them), mirrored at the edges if the image is smaller;
     pad:    the whole image scaled to fit, aspect kept, padded to a square.
     """
-    if mode not in RESIZE_MODES:
-        raise DataError(f"unknown resize mode {mode!r}; choose from {', '.join(RESIZE_MODES)}")
+    if mode not in DECODE_MODES:  # "auto" is resolved from the data first (hunt_tf.crops.choose_sizes)
+        raise DataError(f"unknown resize mode {mode!r}; choose from {', '.join(DECODE_MODES)}")
     with open_image(path, draft_size=None if mode == "crop" else (size, size)) as img:
         if mode == "crop":
             w, h = img.size

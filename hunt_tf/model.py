@@ -20,6 +20,7 @@ from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
 from hunt_tf.choices import ARCHITECTURES, BACKBONES
 from hunt_tf.config import HuntConfig
+from hunt_tf.crops import auto_input
 from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
 from hunt_tf.residual import pixel_features
@@ -66,7 +67,7 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     """The classifier a HuntConfig describes, compiled with its optimizer and schedule."""
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
-                             config.weights, config.input)
+                             config.weights, auto_input(config.input, image_size))
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model

@@ -32,7 +32,7 @@ def test_scan_decodes_by_content_and_names_unreadable_files(messy):
     assert len(folder.test) == 6  # the broken test file is kept: it still gets a row
 
 
-@pytest.mark.parametrize("mode", files.RESIZE_MODES)
+@pytest.mark.parametrize("mode", files.DECODE_MODES)
 def test_every_kind_of_image_decodes_to_uint8rgb_image(messy, mode):
     folder = files.scan(messy, progress=False)
     pixels, ok = files.decode_all(folder.train, 24, mode, progress=False)
@@ -45,13 +45,14 @@ def test_sixteen_bit_images_are_scaled_not_clipped(messy):
     assert 0 < pixels.mean() < 250 and len(np.unique(pixels)) > 10
 
 
-def test_crop_keeps_native_pixels_and_pads_small_images(tmp_path):
+def test_crop_keeps_native_pixels_and_mirrors_small_images(tmp_path):
     img = np.zeros((10, 50, 3), np.uint8)
     img[:, 24:26] = 255
     Image.fromarray(img).save(tmp_path / "wide.png")
     out = files.load_pixels(tmp_path / "wide.png", 20, "crop")
-    assert out[5, 9:11].tolist() == [[255] * 3] * 2  # centre column kept at native resolution
-    assert out[0].max() == 0 and out[-1].max() == 0  # padded above and below
+    # the central square starts at an even offset (14): the bright columns land at 10-11, unblurred
+    assert out[5, 10:12].tolist() == [[255] * 3] * 2 and out[5, 9].max() == 0 and out[5, 12].max() == 0
+    assert (out[0] == out[5]).all() and (out[-1] == out[5]).all()  # mirrored above and below, not black
 
 
 def test_other_class_names_and_test_images_folder(tmp_path):

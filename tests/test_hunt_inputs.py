@@ -90,12 +90,36 @@ def test_crop_mode_prediction_averages_every_tile_and_is_deterministic():
 
 def test_crop_sizes_come_from_the_data_and_never_exceed_the_images():
     rec = [files.ImageRecord("x", 0, "PNG", w, w, "RGB") for w in [90] + [300] * 9]
-    assert crops.crop_sizes(rec) == (min(crops.MAX_SOURCE, int(np.percentile([90] + [300] * 9, 10))), 64)
+    source = min(crops.MAX_SOURCE, int(np.percentile([90] + [300] * 9, 10)))  # 111: the 10th percentile
+    assert crops.crop_sizes(rec) == (source, min(crops.DEFAULT_CROP, source))
+    assert crops.crop_sizes(rec, crop=48) == (source, 48)
     small = [files.ImageRecord("x", 0, "PNG", 28, 28, "L")] * 5
     assert crops.crop_sizes(small) == (28, 28)  # tiny images: the whole image, as in resize mode
-    config = crops.choose_sizes(HuntConfig(resize_mode="crop"), rec)
+    config = crops.choose_sizes(HuntConfig(resize_mode="crop", image_size=64), rec)
     assert config.decode_size == config.source_size > config.image_size == 64
     assert crops.choose_sizes(HuntConfig(), small).decode_size == 28
+
+
+def test_auto_crops_large_images_and_resizes_small_ones():
+    photos = [files.ImageRecord("x", 0, "JPEG", 600, 400, "RGB")] * 9 + [files.ImageRecord("x", 0, "JPEG", 90, 90, "RGB")]
+    config = crops.choose_sizes(HuntConfig(), photos)
+    assert (config.resize_mode, config.source_size, config.image_size) == ("crop", 256, 128)
+    thumbs = [files.ImageRecord("x", 0, "JPEG", 32, 32, "RGB")] * 10
+    config = crops.choose_sizes(HuntConfig(), thumbs)
+    assert (config.resize_mode, config.image_size, config.input) == ("resize", 32, "rgb")
+
+
+def test_auto_input_is_residual_for_photographs_and_rgb_for_thumbnails():
+    photos = [files.ImageRecord("x", 0, "JPEG", 300, 240, "RGB")] * 5
+    digits = [files.ImageRecord("x", 0, "PNG", 28, 28, "L")] * 5
+    assert crops.choose_sizes(HuntConfig(input="auto"), photos).input == "residual"
+    assert crops.choose_sizes(HuntConfig(input="auto", resize_mode="crop"), photos).input == "residual"
+    assert crops.choose_sizes(HuntConfig(input="auto"), digits).input == "rgb"
+    assert crops.choose_sizes(HuntConfig(input="both"), digits).input == "both"  # a choice is kept
+    from gradient_hunt.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="unknown input"):
+        build_classifier(16, 2, input_kind="auto")  # resolved before any model is built
 
 
 def test_a_smaller_image_is_mirrored_in_crop_mode_not_padded_black_nor_upscaled(tmp_path):

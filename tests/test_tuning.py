@@ -35,7 +35,9 @@ def test_build_with_default_hyperparameters_is_the_untuned_model():
     untuned = build_model(HuntConfig(epochs=1), image_size=16, num_classes=2)
     assert [layer.get_config() | {"name": ""} for layer in model.layers] == [
         layer.get_config() | {"name": ""} for layer in untuned.layers]
-    assert define_space(kt.HyperParameters(), 64) == HuntConfig()
+    from hunt_tf.crops import auto_input
+
+    assert define_space(kt.HyperParameters(), 64) == HuntConfig(input=auto_input("auto", 64))
 
 
 def test_a_hyperband_rung_gets_a_learning_rate_schedule_over_its_own_epochs():

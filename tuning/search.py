@@ -54,7 +54,7 @@ def parser():
                         "worker; must exceed the longest epoch (default: %(default)s)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the search in --run")
     p.add_argument("--image-size", type=int, default=0, help="0 = chosen from the data")
-    p.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
+    p.add_argument("--resize-mode", choices=RESIZE_MODES, default="auto",
                    help="as hunt-tf train's; the best_hparams.json it writes carries the sizes (default: %(default)s)")
     p.add_argument("--source-size", type=int, default=0, help="crop mode: as hunt-tf train's (0 = from the data)")
     p.add_argument("--val-split", type=float, default=0.2)
@@ -94,7 +94,7 @@ def run(args):
                                     source_size=args.source_size, validation=args.validation), folder.train)
     size = sizes.image_size
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
-                        threads=args.threads, probe=precision_probe(HuntConfig(), size, len(folder.class_names)))
+                        threads=args.threads, probe=precision_probe(sizes, size, len(folder.class_names)))
     hypermodel = HuntHyperModel.from_folder(folder, sizes, args.val_split, epochs=args.max_epochs,
                                             jit_compile=runtime.jit_compile, seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
