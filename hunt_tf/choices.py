@@ -11,7 +11,9 @@ CROP_MIN_SOURCE = 128
 # How the validation rows are chosen (hunt_tf.splits.validation_split).
 VALIDATIONS = ("auto", "random", "source")
 # Extra AI examples made from the Real training images (hunt_tf.extra_fakes).
-EXTRA_FAKES = ("none", "resample")
+# auto: resample for images read as RGB (below RESIDUAL_MIN_SIDE, when a class is named Real),
+# where it measured a large gain on unseen generators; none for photographs, where it did not.
+EXTRA_FAKES = ("auto", "none", "resample")
 # What the first layer sees: pixels, NPR residuals (hunt_tf.residual), or both stacked.
 # auto: residual for images decoded at 64 px or more (photographs: traces at native scale),
 # rgb below (digits, thumbnails: their traces were resampled away, content is what is left).

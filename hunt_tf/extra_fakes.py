@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from gradient_hunt.settings import SettingsError
+from hunt_tf.choices import RESIDUAL_MIN_SIDE
 
 # Down-sampling keeps content; the up-sampling kernels are the traces generators leave.
 UPSAMPLERS = (Image.NEAREST, Image.BILINEAR, Image.BICUBIC)
@@ -43,6 +44,13 @@ def real_class(class_names) -> int | None:
     """The index of the class of real images (named real/Real/REAL...), or None."""
     matches = [i for i, name in enumerate(class_names) if name.lower() in ("real", "reals", "human", "authentic")]
     return matches[0] if len(matches) == 1 and len(class_names) == 2 else None
+
+
+def resolve(kind: str, decode_size: int, class_names) -> str:
+    """What "auto" means for this data: resample for small images (read as RGB) with a Real class."""
+    if kind != "auto":
+        return kind
+    return "resample" if decode_size < RESIDUAL_MIN_SIDE and real_class(class_names) is not None else "none"
 
 
 def add_extra_fakes(kind, pixels, labels, class_names, seed=0):

@@ -21,13 +21,12 @@ from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
-from hunt_tf import audit, files
+from hunt_tf import audit, extra_fakes, files
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.data import from_pixels
 from hunt_tf.errors import RunError
 from hunt_tf.explain import explain_images
-from hunt_tf.extra_fakes import add_extra_fakes
 from hunt_tf.model import build_model, precision_probe
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
@@ -58,6 +57,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
     audit.warn_if_shortcut(folder)
     choose_sizes(asked, folder.train)
+    asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), kind="hunt-tf", identity=identity,
@@ -77,7 +77,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
         # Extra fakes join training only: validation keeps the user's own images.
-        train_pixels, train_labels = add_extra_fakes(config.extra_fakes, pixels[train_idx], labels[train_idx],
+        train_pixels, train_labels = extra_fakes.add_extra_fakes(config.extra_fakes, pixels[train_idx], labels[train_idx],
                                                      folder.class_names, config.seed)
         model = fit(config, runtime, run_dir, (train_pixels, train_labels), (pixels[val_idx], labels[val_idx]),
                     len(folder.class_names), verbose)
@@ -107,7 +107,8 @@ def describe_input(config) -> str:
         sizes = f"{config.image_size}px crops of {config.source_size}px at native resolution"
     else:
         sizes = f"{config.image_size}px ({config.resize_mode})"
-    return f"{sizes}, {config.input} input"
+    extra = f", {config.extra_fakes} fakes of the Real images added to training" if config.extra_fakes != "none" else ""
+    return f"{sizes}, {config.input} input{extra}"
 
 
 def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):

@@ -234,6 +234,15 @@ def test_resample_fakes_keep_content_add_traces_and_join_training_only():
         add_extra_fakes("resample", pixels, labels, ["cats", "dogs"])
 
 
+def test_auto_extra_fakes_are_for_small_images_with_a_real_class():
+    from hunt_tf.extra_fakes import resolve
+
+    assert resolve("auto", 28, ["AI", "Real"]) == "resample"
+    assert resolve("auto", 256, ["AI", "Real"]) == "none"  # photographs: measured no gain
+    assert resolve("auto", 28, ["cats", "dogs"]) == "none"  # nothing to call real: skipped, not an error
+    assert resolve("resample", 256, ["AI", "Real"]) == "resample"  # an explicit choice is kept
+
+
 def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_path):
     import json
 

@@ -12,6 +12,7 @@ import math
 import keras
 import keras_tuner as kt
 
+from hunt_tf import extra_fakes
 from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.crops import auto_input
@@ -78,7 +79,11 @@ class HuntHyperModel(kt.HyperModel):
         train_idx, val_idx, how = validation_split(folder, labels, val_split, seed, config.validation)
         print(f"tuning validation: {how}")
         crop = config.image_size if config.resize_mode == "crop" else 0
-        return cls(pixels[train_idx], labels[train_idx], pixels[val_idx], labels[val_idx], len(folder.class_names),
+        # Trials train on what `hunt-tf train` would: the same extra fakes, training rows only.
+        kind = extra_fakes.resolve(config.extra_fakes, config.decode_size, folder.class_names)
+        train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
+                                                                 folder.class_names, seed)
+        return cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
                    epochs, jit_compile, seed, crop)
 
     def build(self, hp):
