@@ -16,8 +16,8 @@ from gradient_hunt.settings import Settings, SettingsError
 
 @dataclasses.dataclass
 class HuntConfig(Settings):
-    # Runs saved before these settings existed were made with a random split and RGB input.
-    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb"}
+    # Runs saved before these settings existed were made with a random split, RGB input, no extra fakes.
+    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none"}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -26,7 +26,7 @@ class HuntConfig(Settings):
     input: str = "auto"  # auto (residual from 64 decoded px, else rgb) | rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
-    extra_fakes: str = "none"  # none | resample: each Real training image 2-4x down- and up-sampled, added as AI (two classes, one named Real)
+    extra_fakes: str = "auto"  # auto (resample for images under 64 px, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
     # model
