@@ -42,9 +42,9 @@ FAMILIES = ("dcgan", "dense", "vae", "ae-transposed", "ae-nearest", "ae-bilinear
 GAN_EPOCHS = {"mnist5k": {"dcgan": 25, "dense": 40}, "fashion": {"dcgan": 3, "dense": 5}}
 VARIANTS = {
     "defaults": [],
-    "rgb": ["--input", "rgb"],
-    "residual": ["--input", "residual"],
-    "both": ["--input", "both"],
+    "rgb": ["--input", "rgb", "--extra-fakes", "none"],
+    "residual": ["--input", "residual", "--extra-fakes", "none"],
+    "both": ["--input", "both", "--extra-fakes", "none"],
     "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample"],
     "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample"],
 }

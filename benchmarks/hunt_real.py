@@ -34,12 +34,14 @@ from plain_cnn import plain_cnn_probabilities  # noqa: E402
 BIN = Path(sys.executable).parent
 VARIANTS = {
     "defaults": [],
-    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb"],
-    "resize, residual": ["--resize-mode", "resize", "--input", "residual"],
-    "resize, both": ["--resize-mode", "resize", "--input", "both"],
-    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb"],
-    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64"],
-    "crop 128, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "128"],
+    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb", "--extra-fakes", "none"],
+    "resize, residual": ["--resize-mode", "resize", "--input", "residual", "--extra-fakes", "none"],
+    "resize, both": ["--resize-mode", "resize", "--input", "both", "--extra-fakes", "none"],
+    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb", "--extra-fakes", "none"],
+    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64", "--extra-fakes", "none"],
+    "crop 128, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "128",
+                           "--extra-fakes", "none"],
+    "defaults + resample fakes": ["--extra-fakes", "resample"],
 }
 CLASSES = ("AI", "Real")
 

@@ -77,8 +77,9 @@ def open_run(run_dir, config_class, asked: dict, *, kind: str, identity: dict | 
         clashes += [f"{k}={saved_identity[k]!r} (asked: {v!r})" for k, v in (identity or {}).items()
                     if k in saved_identity and saved_identity[k] != v]
         if clashes:
-            raise RunDirError(f"{run_dir} holds a run with other settings: {', '.join(clashes)}; "
-                              "pass --fresh to start it over, or choose another --run")
+            raise RunDirError(f"{run_dir} holds a run with other settings: {', '.join(clashes)} "
+                              "(settings you did not give are this version's defaults, which may have changed "
+                              "since that run); pass --fresh to start it over, or choose another --run")
         config = config_class.from_dict({k: asked[k] for k in may_change if k in asked}, base=config)
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir} is not empty and holds no run (no config.json); choose another --run")

@@ -23,10 +23,10 @@ class HuntConfig(Settings):
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
     resize_mode: str = "auto"  # auto (crop for images of 128 px and more, else resize) | resize | crop (random native crops of the central square; prediction combines a grid of them) | pad
     source_size: int = 0  # crop mode: the central native-resolution square decoded per image (0 = from the data, at most 256)
-    input: str = "auto"  # auto (residual from 64 decoded px, else rgb) | rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
+    input: str = "auto"  # auto (residual for the cnn on images decoded at 64 px or more, else rgb) | rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
-    extra_fakes: str = "auto"  # auto (resample for images under 64 px, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI (two classes, one named Real)
+    extra_fakes: str = "auto"  # auto (resample for images decoded under 64 px with a Real class, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
     # model

@@ -52,14 +52,16 @@ def choose_sizes(config, records):
         config.source_size, config.image_size = crop_sizes(records, config.image_size, config.source_size)
     else:
         config.image_size = config.image_size or default_image_size(records)
-    config.input = auto_input(config.input, config.decode_size)
+    config.input = auto_input(config.input, config.decode_size, config.backbone)
     return config
 
 
-def auto_input(kind: str, decode_size: int) -> str:
+def auto_input(kind: str, decode_size: int, backbone="cnn") -> str:
+    """"auto" made concrete: residual for the scratch CNN on images decoded at RESIDUAL_MIN_SIDE
+    px or more; rgb otherwise (keras.applications backbones take RGB only)."""
     if kind != "auto":
         return kind
-    return "residual" if decode_size >= RESIDUAL_MIN_SIDE else "rgb"
+    return "residual" if decode_size >= RESIDUAL_MIN_SIDE and backbone == "cnn" else "rgb"
 
 
 def shorter_side_percentile(records, q=10) -> float:

@@ -67,7 +67,7 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     """The classifier a HuntConfig describes, compiled with its optimizer and schedule."""
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
-                             config.weights, auto_input(config.input, image_size))
+                             config.weights, auto_input(config.input, image_size, config.backbone))
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model

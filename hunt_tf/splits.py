@@ -29,6 +29,18 @@ def split(labels, val_split, seed):
     return train_test_split(np.arange(len(labels)), test_size=val_split, stratify=labels, random_state=seed)
 
 
+SOURCE_SPLIT = "leave-one-generator-out"
+
+
+def holds_out_a_source(how: str) -> bool:
+    """Whether a validation_split description is of a held-out source.
+
+    Such a validation set is off-distribution for one class on purpose, so no decision
+    threshold is fitted on it (hunt_tf.train): a cut fitted to one unseen generator describes
+    that generator. Measured on Fashion-MNIST: 0.99997, and 87% of real test images called AI."""
+    return SOURCE_SPLIT in how
+
+
 def sources(folder) -> list[str]:
     """Each training image's source: the first sub-folder below its class folder ('' for none).
 
@@ -73,7 +85,7 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
         held += members[origin[members] == out].tolist()
         rest += members[origin[members] != out].tolist()
         notes.append(f"{folder.class_names[c]}/{out or '(top level)'}")
-    how = f"held-out source(s) {', '.join(notes)} (leave-one-generator-out); random {val_split:.0%} of other classes"
+    how = f"held-out source(s) {', '.join(notes)} ({SOURCE_SPLIT}); random {val_split:.0%} of other classes"
     return np.array(sorted(rest)), np.array(sorted(held)), how
 
 

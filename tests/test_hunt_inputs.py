@@ -116,6 +116,7 @@ def test_auto_input_is_residual_for_photographs_and_rgb_for_thumbnails():
     assert crops.choose_sizes(HuntConfig(input="auto", resize_mode="crop"), photos).input == "residual"
     assert crops.choose_sizes(HuntConfig(input="auto"), digits).input == "rgb"
     assert crops.choose_sizes(HuntConfig(input="both"), digits).input == "both"  # a choice is kept
+    assert crops.choose_sizes(HuntConfig(backbone="mobilenetv2"), photos).input == "rgb"  # backbones take RGB
     from gradient_hunt.settings import SettingsError
 
     with pytest.raises(SettingsError, match="unknown input"):
@@ -261,6 +262,8 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
     assert (config["source_size"], config["image_size"]) == (40, 16)
     report = json.loads((run / "report" / "report.json").read_text())
     assert "leave-one-generator-out" in report["validation"]
+    # no cut is fitted to a held-out generator: it would describe that generator only
+    assert report["threshold"] == 0.5 and json.loads((run / "decision.json").read_text())["threshold"] == 0.5
     assert (run / "report" / "explain.png").exists()
     assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(tmp_path / "p.csv")]) == 0
     assert read_rows(tmp_path / "p.csv") == read_rows(run / "submission.csv")  # tiles: the same answer twice

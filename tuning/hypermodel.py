@@ -18,7 +18,7 @@ from hunt_tf.config import HuntConfig
 from hunt_tf.crops import auto_input
 from hunt_tf.data import from_pixels
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
-from hunt_tf.splits import decode_training_images, validation_split
+from hunt_tf.splits import class_weights, decode_training_images, validation_split
 
 DEFAULTS = HuntConfig()
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
@@ -35,7 +35,7 @@ def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None) -> Hun
     d = DEFAULTS
     backbones = BACKBONE_CHOICES if image_size >= MIN_BACKBONE_SIZE else ["cnn"]
     backbone = hp.Choice("backbone", backbones, default=d.backbone)
-    input_kind = hp.Choice("input", list(MODEL_INPUTS), default=auto_input(d.input, decode_size or image_size))
+    input_kind = hp.Choice("input", list(MODEL_INPUTS), default=auto_input(d.input, decode_size or image_size, "cnn"))
     return HuntConfig(
         backbone=backbone,
         input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
@@ -67,6 +67,7 @@ class HuntHyperModel(kt.HyperModel):
         self.image_size = int(crop or train_pixels.shape[1])
         self.decode_size = int(train_pixels.shape[1])
         self.crop = crop
+        self.extra_fakes, self.validation = "none", "random"  # what from_folder used, for best_hparams.json
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
     @classmethod
@@ -83,8 +84,10 @@ class HuntHyperModel(kt.HyperModel):
         kind = extra_fakes.resolve(config.extra_fakes, config.decode_size, folder.class_names)
         train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
                                                                  folder.class_names, seed)
-        return cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
-                   epochs, jit_compile, seed, crop)
+        model = cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
+                    epochs, jit_compile, seed, crop)
+        model.extra_fakes, model.validation = kind, config.validation
+        return model
 
     def build(self, hp):
         # Each trial starts from a clean Keras state: without this, every finished trial's
@@ -111,7 +114,10 @@ class HuntHyperModel(kt.HyperModel):
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))
         kwargs.setdefault("epochs", self.epochs)
         kwargs.pop("shuffle", None)
-        history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, **kwargs)
+        # Classes weighted as `hunt-tf train` weights them (extra fakes unbalance them on purpose).
+        weights = class_weights(self.train_labels, self.num_classes) if config.class_weights else None
+        history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, class_weight=weights,
+                            **kwargs)
         # keras-tuner records each metric at the trial's best epoch, not its last: a trial that the
         # budget cut (tuning.budget) must read as cut, and as long as it ran, at every epoch.
         for name in ("budget_cut", "trial_seconds"):

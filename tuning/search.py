@@ -134,7 +134,8 @@ def run(args):
         print(f"time budget of {args.budget_minutes:g} min spent; the search has ended")
     if role() == "worker":
         return
-    data_settings = {"image_size": sizes.image_size, "resize_mode": sizes.resize_mode}
+    data_settings = {"image_size": sizes.image_size, "resize_mode": sizes.resize_mode,
+                     "extra_fakes": hypermodel.extra_fakes, "validation": hypermodel.validation}
     if sizes.resize_mode == "crop":
         data_settings["source_size"] = sizes.source_size
     rows, best = write_outputs(tuner, run_dir, baseline, data_settings)
