@@ -108,7 +108,7 @@ def pick(probs, y_true=None, n=8):
 def plot_heatmaps(images, heat, titles, path, cols=4):
     """A grid of (image, heat overlay) pairs, each titled."""
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2 * cols * 1.5, rows * 1.7), squeeze=False)
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2 * cols * 1.5, rows * 2.0 + 0.4), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for k, (image, h, title) in enumerate(zip(images, heat, titles)):
