@@ -2,12 +2,13 @@
 
     pixels, labels = decode_training_images(folder, image_size=64, resize_mode="resize")
     train_idx, val_idx = split(labels, val_split=0.2, seed=0)
-    train_idx, val_idx, how = validation_split(folder, labels, val_split=0.2, seed=0, validation="auto")
+    train_idx, val_idx, how, held_out_source = validation_split(folder, labels, val_split=0.2, seed=0)
     weights = class_weights(labels[train_idx], num_classes=2)   # for model.fit(class_weight=...)
 """
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,14 @@ def split(labels, val_split, seed):
     return train_test_split(np.arange(len(labels)), test_size=val_split, stratify=labels, random_state=seed)
 
 
-SOURCE_SPLIT = "leave-one-generator-out"
-
-
-def holds_out_a_source(how: str) -> bool:
-    """Whether a validation_split description is of a held-out source.
-
-    Such a validation set is off-distribution for one class on purpose, so no decision
-    threshold is fitted on it (hunt_tf.train): a cut fitted to one unseen generator describes
-    that generator. Measured on Fashion-MNIST: 0.99997, and 87% of real test images called AI."""
-    return SOURCE_SPLIT in how
+class ValidationSplit(typing.NamedTuple):
+    train: np.ndarray  # indices
+    val: np.ndarray
+    how: str  # said in the log and the report
+    # A held-out source is off-distribution for one class on purpose: no decision threshold is
+    # fitted on it (hunt_tf.train), since a cut fitted to one unseen generator describes that
+    # generator. Measured on Fashion-MNIST: 0.99997, and 87% of real test images called AI.
+    held_out_source: bool
 
 
 def sources(folder) -> list[str]:
@@ -53,7 +52,7 @@ def sources(folder) -> list[str]:
 
 
 def validation_split(folder, labels, val_split, seed, validation="auto"):
-    """(train indices, validation indices, how it was made).
+    """A ValidationSplit: train and validation indices, how they were chosen, whether by source.
 
     random: a stratified, seeded share of every class. source (leave-one-generator-out): in each
     class with several sources (sub-folders), the whole source nearest in size to the
@@ -71,7 +70,7 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
             raise DataError("--validation source needs sub-folders (one per generator or source) in a class folder, "
                             "e.g. Train/AI/<generator>/...")
         train_idx, val_idx = split(labels, val_split, seed)
-        return train_idx, val_idx, f"random {val_split:.0%} of each class"
+        return ValidationSplit(train_idx, val_idx, f"random {val_split:.0%} of each class", False)
     held, rest, notes = [], [], []
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
@@ -85,8 +84,8 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
         held += members[origin[members] == out].tolist()
         rest += members[origin[members] != out].tolist()
         notes.append(f"{folder.class_names[c]}/{out or '(top level)'}")
-    how = f"held-out source(s) {', '.join(notes)} ({SOURCE_SPLIT}); random {val_split:.0%} of other classes"
-    return np.array(sorted(rest)), np.array(sorted(held)), how
+    how = f"held-out source(s) {', '.join(notes)} (leave-one-generator-out); random {val_split:.0%} of other classes"
+    return ValidationSplit(np.array(sorted(rest)), np.array(sorted(held)), how, True)
 
 
 def decode_training_images(folder, image_size, resize_mode):

@@ -30,7 +30,7 @@ from hunt_tf.explain import explain_images
 from hunt_tf.model import build_model, precision_probe
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
-from hunt_tf.splits import class_weights, decode_training_images, holds_out_a_source, validation_split
+from hunt_tf.splits import class_weights, decode_training_images, validation_split
 
 
 def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
@@ -69,7 +69,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                         probe=precision_probe(config, config.image_size, len(folder.class_names)))
     keras.utils.set_random_seed(config.seed)
     pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
-    train_idx, val_idx, how = validation_split(folder, labels, config.val_split, config.seed, config.validation)
+    train_idx, val_idx, how, held_out_source = validation_split(folder, labels, config.val_split, config.seed,
+                                                                config.validation)
     print(f"data: {len(train_idx)} train / {len(val_idx)} validation ({how}) / {len(folder.test)} test images, "
           f"classes {folder.class_names}, {describe_input(config)} | runtime: {runtime.describe()}")
     if finished:
@@ -86,7 +87,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     if len(val_idx):
         val_names = [Path(folder.train[i].path).name for i in val_idx]
         val_probs = predict_pixels(model, pixels[val_idx])
-        fixed_cut = 0.5 if holds_out_a_source(how) and len(folder.class_names) == 2 else None
+        fixed_cut = 0.5 if held_out_source and len(folder.class_names) == 2 else None
         report = write_report(run_dir / "report", labels[val_idx], val_probs, folder.class_names,
                               images=pixels[val_idx], names=val_names, threshold=fixed_cut, validation=how)
         explain_images(model, pixels[val_idx], val_probs, folder.class_names, run_dir / "report" / "explain.png",

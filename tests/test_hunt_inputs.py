@@ -196,15 +196,15 @@ def test_several_generators_validate_on_one_held_out_whole(tmp_path):
     labels = folder.labels
     origin = np.array(sources(folder))
     assert set(origin[labels == 0]) == {"dcgan", "dense", "vae"} and set(origin[labels == 1]) == {""}
-    train_idx, val_idx, how = validation_split(folder, labels, 0.2, seed=0)
+    train_idx, val_idx, how, by_source = validation_split(folder, labels, 0.2, seed=0)
     held = set(origin[val_idx][labels[val_idx] == 0])
     assert len(held) == 1 and not held & set(origin[train_idx])  # one whole generator, never in training
-    assert "leave-one-generator-out" in how
+    assert "leave-one-generator-out" in how and by_source
     assert (labels[val_idx] == 1).sum() == round(0.2 * 24)  # Real: a random share
     again = validation_split(folder, labels, 0.2, seed=0)
     np.testing.assert_array_equal(val_idx, again[1])
-    _, random_val, how = validation_split(folder, labels, 0.2, seed=0, validation="random")
-    assert "random" in how and len(set(origin[random_val][labels[random_val] == 0])) > 1
+    _, random_val, how, by_source = validation_split(folder, labels, 0.2, seed=0, validation="random")
+    assert "random" in how and not by_source and len(set(origin[random_val][labels[random_val] == 0])) > 1
 
 
 def test_source_validation_without_sources_is_a_clear_error(tmp_path):

@@ -77,7 +77,7 @@ class HuntHyperModel(kt.HyperModel):
         pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
         # A folder of several generators is tuned on the one held out: the search's objective is
         # then accuracy on a generator that no trial trained on.
-        train_idx, val_idx, how = validation_split(folder, labels, val_split, seed, config.validation)
+        train_idx, val_idx, how, _ = validation_split(folder, labels, val_split, seed, config.validation)
         print(f"tuning validation: {how}")
         crop = config.image_size if config.resize_mode == "crop" else 0
         # Trials train on what `hunt-tf train` would: the same extra fakes, training rows only.
