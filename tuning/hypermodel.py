@@ -71,13 +71,13 @@ class HuntHyperModel(kt.HyperModel):
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
     @classmethod
-    def from_folder(cls, folder, config: HuntConfig, val_split=0.2, epochs=DEFAULTS.epochs, jit_compile=False, seed=0):
+    def from_folder(cls, folder, config: HuntConfig, epochs=DEFAULTS.epochs, jit_compile=False, seed=0):
         """Decode a scanned folder's Train/ once, as `config` (sizes filled) says, and split it as
         `hunt-tf train` does (seeded, stratified)."""
         pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
         # A folder of several generators is tuned on the one held out: the search's objective is
         # then accuracy on a generator that no trial trained on.
-        train_idx, val_idx, how, _ = validation_split(folder, labels, val_split, seed, config.validation)
+        train_idx, val_idx, how, _ = validation_split(folder, labels, config.val_split, seed, config.validation)
         print(f"tuning validation: {how}")
         crop = config.image_size if config.resize_mode == "crop" else 0
         # Trials train on what `hunt-tf train` would: the same extra fakes, training rows only.

@@ -91,11 +91,12 @@ def run(args):
         raise SettingsError("tuning needs a validation split (--val-split > 0)")
     folder = files.scan(args.data, progress=role() != "worker")
     sizes = choose_sizes(HuntConfig(image_size=args.image_size, resize_mode=args.resize_mode,
-                                    source_size=args.source_size, validation=args.validation), folder.train)
+                                    source_size=args.source_size, val_split=args.val_split,
+                                    validation=args.validation), folder.train)
     size = sizes.image_size
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
                         threads=args.threads, probe=precision_probe(sizes, size, len(folder.class_names)))
-    hypermodel = HuntHyperModel.from_folder(folder, sizes, args.val_split, epochs=args.max_epochs,
+    hypermodel = HuntHyperModel.from_folder(folder, sizes, epochs=args.max_epochs,
                                             jit_compile=runtime.jit_compile, seed=args.seed)
     strategy = runtime.strategy if args.strategy != "default" else None
     # Only the chief (or a single process) may start the search over: workers share its state.
