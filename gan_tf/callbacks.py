@@ -20,25 +20,28 @@ from gradient_hunt.atomic import atomic_write, save_model
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.runtime import import_tensorflow
 
-__all__ = ["NaNGuard", "SampleGrid", "QualityMetrics", "Checkpoint", "image_grid", "save_png"]
+__all__ = ["NaNGuard", "SampleGrid", "QualityMetrics", "Checkpoint", "TimeLimit", "image_grid", "save_png"]
 
 tf = import_tensorflow()
 
 
 def image_grid(images, columns=10, scale=2):
-    """uint8 (N, 28, 28, 1) -> one uint8 (H, W) picture, 1-pixel gaps, upscaled."""
-    n, h, w = images.shape[:3]
+    """uint8 (N, H, W, C) -> one uint8 picture, (rows, cols) for C=1 or (rows, cols, 3), 1-pixel gaps, upscaled."""
+    n, h, w, channels = images.shape
     rows = math.ceil(n / columns)
-    grid = np.full((rows * (h + 1) + 1, columns * (w + 1) + 1), 64, dtype=np.uint8)
-    for i, img in enumerate(images[..., 0]):
+    grid = np.full((rows * (h + 1) + 1, columns * (w + 1) + 1, channels), 64, dtype=np.uint8)
+    for i, img in enumerate(images):
         r, c = divmod(i, columns)
         grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = img
-    return np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    return grid[..., 0] if channels == 1 else grid
 
 
 def save_png(array, path):
+    """uint8 (H, W), (H, W, 1) or (H, W, 3) -> a PNG file, written atomically."""
+    array = np.asarray(array)
     with atomic_write(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array).save(tmp, format="PNG")
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -60,7 +63,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         save_png(grid, self.out_dir / f"epoch_{epoch + 1:03d}.png")
         with self.writer.as_default():
-            tf.summary.image("samples", grid[None, :, :, None], step=epoch + 1)
+            tf.summary.image("samples", grid.reshape(1, *grid.shape[:2], -1), step=epoch + 1)
         self.writer.flush()
 
 
@@ -71,7 +74,9 @@ class QualityMetrics(keras.callbacks.Callback):
     to `quality.csv` with the wall seconds since training started, for time-to-quality.
     """
 
-    FIELDS = ("epoch", "seconds", "fcd", "fcd_real_floor", "classifier_score", "modes_covered")
+    FIELDS = ("epoch", "seconds", "fcd", "fcd_real_floor", "kid", "kid_real_floor", "fcd2", "fcd2_real_floor",
+              "kid2", "kid2_real_floor", "classifier_score", "modes_covered")
+    LOGGED = ("fcd", "kid", "fcd2", "kid2", "classifier_score", "modes_covered", "conditional_accuracy")
 
     def __init__(self, judge, run_dir, clock, every=5, total_epochs=None, seed=4321):
         super().__init__()
@@ -82,7 +87,8 @@ class QualityMetrics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if not (done == 1 or done % self.every == 0 or done == self.total_epochs):
+        # Also when training stops early (time limit): the last epoch is always measured.
+        if not (done == 1 or done % self.every == 0 or done == self.total_epochs or self.model.stop_training):
             return
         gan = self.model
         n = self.judge.n
@@ -90,7 +96,7 @@ class QualityMetrics(keras.callbacks.Callback):
         images = generate_images(gan.sampler, gan.latent_dim, gan.num_classes, n, digits=requested, seed=self.seed)
         report = self.judge.score(images, requested=requested)
         self.last = dict(report, epoch=done)
-        for key in ("fcd", "classifier_score", "modes_covered", "conditional_accuracy"):
+        for key in self.LOGGED:
             if key in report and logs is not None:
                 logs[key] = report[key]
         seconds = self.clock()
@@ -99,7 +105,7 @@ class QualityMetrics(keras.callbacks.Callback):
             writer = csv.writer(f)
             if new_file:
                 writer.writerow(self.FIELDS)
-            writer.writerow([done, round(seconds, 1)] + [round(float(report[k]), 4) for k in self.FIELDS[2:]])
+            writer.writerow([done, round(seconds, 1)] + [f"{float(report[k]):.5g}" for k in self.FIELDS[2:]])
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -125,6 +131,8 @@ class Checkpoint(keras.callbacks.Callback):
             d_optimizer=gan.d_optimizer,
             g_optimizer=gan.g_optimizer,
             noise_state=gan.seed_generator.state,
+            augment_state=gan.augment.seed_generator.state,
+            augment_probability=gan.augment_probability,
             epoch=self.epoch,
             seconds=self.seconds,
         )
@@ -147,3 +155,18 @@ class Checkpoint(keras.callbacks.Callback):
         self.seconds.assign(self.elapsed())
         self.manager.save(checkpoint_number=epoch + 1)
         save_model(self.model.sampler, self.run_dir / "generator.keras")
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop at the end of the first epoch that ends past `seconds` on the run's clock
+    (Checkpoint.elapsed, resumes included); the epoch is checkpointed and measured first."""
+
+    def __init__(self, seconds, clock):
+        super().__init__()
+        self.seconds, self.clock = seconds, clock
+        self.stopped_at = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds and self.clock() >= self.seconds:
+            self.stopped_at = epoch + 1
+            self.model.stop_training = True

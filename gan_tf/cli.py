@@ -15,7 +15,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from gan_tf.config import ARCHITECTURES, GANConfig
+from gan_tf.config import ARCHITECTURES, LOSSES, GANConfig
 from gan_tf.errors import DatasetError, RunError
 from gradient_hunt.atomic import atomic_write, write_json
 from gradient_hunt.console import run_console_command
@@ -32,13 +32,17 @@ def _add_train(sub):
     p.add_argument("--fresh", action="store_true", help="delete the run in --run first and start over")
     p.add_argument("--dataset", help="mnist (default; offline: the real 5k subset), mnist5k, fashion, idx:DIR, folder:DIR")
     p.add_argument("--arch", choices=ARCHITECTURES, help="network pair (default: dcgan)")
+    comments = GANConfig.comments()
+    p.add_argument("--loss", choices=LOSSES, help=f"{comments['loss']} (default: {DEFAULTS.loss})")
+    p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{comments['spectral_norm']} (default: {'on' if DEFAULTS.spectral_norm else 'off'})")
+    p.add_argument("--augment", help=f"{comments['augment']} (default: {DEFAULTS.augment})")
     p.add_argument("--conditional", action="store_true", default=None,
                    help="condition on labels, so `sample --digit D` works")
-    comments = GANConfig.comments()
-    for field, kind in [(f, int) for f in ("epochs", "batch_size", "latent_dim", "width", "kernel_size", "seed",
-                                            "eval_every", "eval_samples")] + \
+    for field, kind in [(f, int) for f in ("image_size", "epochs", "batch_size", "latent_dim", "width", "kernel_size",
+                                            "seed", "eval_every", "eval_samples")] + \
                        [(f, float) for f in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",
-                                             "dropout", "ema_decay")]:
+                                             "dropout", "r1_weight", "ada_target", "ema_decay", "time_limit")]:
         text = comments.get(field, "").replace("%", "%%")
         p.add_argument("--" + field.replace("_", "-"), type=kind,
                        help=f"{text} (default: {getattr(DEFAULTS, field)})".strip())
@@ -53,7 +57,7 @@ def _add_train(sub):
 def _add_sample(sub):
     p = sub.add_parser("sample", help="draw images from a trained run",
                        description="Draw images from a run's generator: PNG files into a directory, or, for a path "
-                       "ending in .npz, one uint8 array named 'images' of shape (N, 28, 28, 1).")
+                       "ending in .npz, one uint8 array named 'images' of shape (N, H, W, C).")
     p.add_argument("--run", required=True, help="run directory written by `gan-tf train`")
     p.add_argument("--n", type=int, default=64, help="number of images (default: %(default)s)")
     p.add_argument("--out", required=True, help="output directory, or a file ending in .npz")
@@ -79,6 +83,8 @@ def _add_export(sub):
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--out", required=True, help="output directory, or a file ending in .npz")
     p.add_argument("--prefix", default="real", help="file name prefix (default: %(default)s)")
+    p.add_argument("--image-size", type=int, default=0,
+                   help="folder:DIR only: square side to resize to (default: the images' own size if shared, else 32)")
 
 
 def write_images(images, out, prefix, labels=None):
@@ -96,7 +102,7 @@ def write_images(images, out, prefix, labels=None):
     else:
         out.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(images):
-            save_png(image[..., 0], out / f"{prefix}_{i:05d}.png")
+            save_png(image, out / f"{prefix}_{i:05d}.png")
 
 
 def parser():
@@ -153,7 +159,7 @@ def cmd_export(args):
 
     from gan_tf import datasets
 
-    data = datasets.load(args.dataset)
+    data = datasets.load(args.dataset, image_size=args.image_size)
     order = np.random.default_rng(0).permutation(len(data.images))[args.start : args.start + args.n]
     if len(order) < args.n:
         raise DatasetError(f"{args.dataset} has {len(data.images)} images; cannot export {args.n} from {args.start}")
@@ -169,9 +175,9 @@ def cmd_evaluate(args):
 
     configure("float32")
     config, generator = _load_run(args.run)
-    data = datasets.load(config.dataset)
+    data = datasets.load(config.dataset, image_size=config.image_size)
     judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=args.n)
-    report = train.evaluate_generator(generator, config, judge)
+    report = dict(train.evaluate_generator(generator, config, judge), judge=judge.source)
     write_json(Path(args.run) / "evaluation.json", report)
     print(train.format_report(report))
     print("mode shares: " + " ".join(f"{i}:{s:.2f}" for i, s in enumerate(report["mode_shares"])))

@@ -4,15 +4,18 @@ that `--resume`, `gan-tf sample` and `gan-tf evaluate` rebuild exactly the same 
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from gradient_hunt.settings import Settings
 
 ARCHITECTURES = ("dcgan", "dense")
+LOSSES = ("bce", "hinge")
 
 
 @dataclasses.dataclass
 class GANConfig(Settings):
     dataset: str = "mnist"  # mnist (offline: its 5k subset), mnist5k, fashion, idx:DIR, folder:DIR
+    image_size: int = 0  # folder:DIR only: square side to resize to; 0 = the images' own size if they share one, else 32
     arch: str = "dcgan"  # dcgan (convolutional) or dense (the baseline)
     conditional: bool = False  # train on labels; then `sample --digit D` draws a chosen digit
     epochs: int = 80  # ~8 minutes on the 5k subset on a 2-core CPU with bfloat16 (FCD 8.4)
@@ -25,6 +28,11 @@ class GANConfig(Settings):
     beta_1: float = 0.5  # Adam beta_1 for both networks (the DCGAN paper's)
     label_smoothing: float = 0.1  # one-sided: real targets are 0.9
     dropout: float = 0.3  # in the discriminator
+    loss: str = "bce"  # bce (non-saturating) or hinge
+    spectral_norm: bool = False  # spectral normalisation of every discriminator layer
+    r1_weight: float = 0.0  # gamma of the R1 penalty on real images' gradients; 0 = off
+    augment: str = "translation,cutout"  # DiffAugment policy for every image D sees: color, translation, cutout, or none
+    ada_target: float = 0.0  # > 0: adapt the augmentation probability (ADA) so E[sign D(real)] stays near it; 0 = always
     ema_decay: float = 0.999  # samples come from an average of the generator's weights; 0 = off
     seed: int = 0  # weights, noise and data order
     eval_every: int = 5  # epochs between quality measurements
@@ -32,3 +40,7 @@ class GANConfig(Settings):
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
     strategy: str = "default"  # default, mirrored, multi-worker
+    time_limit: float = 0  # seconds: stop at the first epoch end past it (quality measured as usual); 0 = none
+
+    # Runs saved before these settings existed trained without them.
+    ABSENT_MEANS: typing.ClassVar[dict] = {"augment": "none", "image_size": 28}

