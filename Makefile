@@ -22,7 +22,7 @@ CNN_RUN  = $(or $(RUN),runs/hunt)
 HPARAMS ?= runs/tune/best_hparams.json
 TRIALS_ARG = $(if $(TRIALS),--trials $(TRIALS))
 
-.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan bench-hunt hunt-bench hunt-real bench-tune tune-vs-untuned clean
+.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan gan-seeds bench-hunt hunt-bench hunt-real bench-tune tune-vs-untuned clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
@@ -34,6 +34,7 @@ help:
 	@echo "make tensorboard          TensorBoard over runs/ on http://127.0.0.1:6006"
 	@echo "make test-slow            slow tests (real training on the 5k MNIST subset)"
 	@echo "make bench-gan            DCGAN vs the TensorFlow-tutorial loop: speed and time-to-quality"
+	@echo "make gan-seeds [DATASET=] make gan's defaults for 3 seeds: FCD/KID in two judges' spaces, mean and worst"
 	@echo "make bench-hunt           hunt pipeline vs load-everything-then-fit: speed and memory"
 	@echo "make hunt-bench           detector trained on one generator family, tested on 5 unseen families (MNIST, Fashion)"
 	@echo "make hunt-real [REAL=]    detector on real AI-vs-Real data (REAL=../shared/data), 3 seeds, vs a plain CNN"
@@ -85,6 +86,9 @@ tensorboard: $(STAMP)
 
 bench-gan: $(STAMP)
 	$(BIN)/python benchmarks/gan_speed.py
+
+gan-seeds: $(STAMP)
+	$(BIN)/python benchmarks/gan_seeds.py --dataset $(DATASET)
 
 bench-hunt: $(STAMP)
 	$(BIN)/python benchmarks/hunt_speed.py
