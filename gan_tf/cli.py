@@ -36,9 +36,11 @@ def _add_train(sub):
     p.add_argument("--loss", choices=LOSSES, help=f"{comments['loss']} (default: {DEFAULTS.loss})")
     p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{comments['spectral_norm']} (default: {'on' if DEFAULTS.spectral_norm else 'off'})")
+    p.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{comments['minibatch_std']} (default: {'on' if DEFAULTS.minibatch_std else 'off'})")
     p.add_argument("--augment", help=f"{comments['augment']} (default: {DEFAULTS.augment})")
-    p.add_argument("--conditional", action="store_true", default=None,
-                   help="condition on labels, so `sample --digit D` works")
+    p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"{GANConfig.comments()['conditional']} (default: {'on' if DEFAULTS.conditional else 'off'})")
     for field, kind in [(f, int) for f in ("image_size", "epochs", "batch_size", "latent_dim", "width", "kernel_size",
                                             "seed", "eval_every", "eval_samples")] + \
                        [(f, float) for f in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from gan_tf.config import ARCHITECTURES
 
@@ -43,6 +43,21 @@ def upsampling_plan(height, width):
 
 def _channels(width, level):
     return max(1, min(MAX_WIDTH_FACTOR, 2**level) * width)
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class MinibatchStdDev(layers.Layer):
+    """Appends one channel: the batch's average per-pixel standard deviation (Karras et al. 2018,
+    "Progressive Growing of GANs"). A generator that collapses to one image per label makes a
+    batch with no spread, which the discriminator can then see and punish."""
+
+    def call(self, x):
+        spread = ops.sqrt(ops.var(ops.cast(x, "float32"), axis=0) + 1e-8)
+        mean = ops.cast(ops.mean(spread), x.dtype)
+        return ops.concatenate([x, ops.ones_like(x[..., :1]) * mean], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
 
 
 def _discriminator_layer(layer, spectral_norm):
@@ -92,7 +107,7 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
 
 
 def build_discriminator(arch="dcgan", width=64, kernel_size=4, num_classes=0, dropout=0.3, image_shape=MNIST_SHAPE,
-                        spectral_norm=False, name="discriminator"):
+                        spectral_norm=False, minibatch_std=False, name="discriminator"):
     """Map images (and labels, when conditional) to one real-vs-fake logit."""
     _check_arch(arch)
     height, width_px, _ = image_shape
@@ -110,6 +125,8 @@ def build_discriminator(arch="dcgan", width=64, kernel_size=4, num_classes=0, dr
 
     if arch == "dense":
         x = layers.Flatten()(x)
+        if minibatch_std:
+            x = MinibatchStdDev()(x[:, None, None, :])[:, 0, 0, :]
         for units in (8 * width, 4 * width):
             x = layers.Dropout(dropout)(layers.LeakyReLU(0.2)(normed(layers.Dense(units))(x)))
     else:
@@ -118,6 +135,8 @@ def build_discriminator(arch="dcgan", width=64, kernel_size=4, num_classes=0, dr
         for level in range(doublings):
             conv = layers.Conv2D(_channels(width, level), kernel_size, strides=2, padding="same")
             x = layers.LeakyReLU(0.2)(normed(conv)(x))
+        if minibatch_std:
+            x = MinibatchStdDev()(x)
         x = layers.Dropout(dropout)(layers.Flatten()(x))
     outputs = normed(layers.Dense(1, dtype="float32", name="logit"))(x)
     return keras.Model(inputs if num_classes else image, outputs, name=name)

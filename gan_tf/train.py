@@ -31,7 +31,7 @@ def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SH
     )
     discriminator = networks.build_discriminator(
         config.arch, config.width, config.kernel_size, conditional_classes, dropout=config.dropout,
-        image_shape=image_shape, spectral_norm=config.spectral_norm,
+        image_shape=image_shape, spectral_norm=config.spectral_norm, minibatch_std=config.minibatch_std,
     )
     return GAN(generator, discriminator, config.latent_dim, conditional_classes, seed=config.seed,
                ema_decay=config.ema_decay, augment=config.augment, ada_target=config.ada_target)
@@ -48,21 +48,22 @@ def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
     )
 
 
-def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE):
+def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_classes=10):
     """(workload name, make_step) for the runtime's precision measurement: one GAN train step
     of this configuration and image shape (gradient_hunt.precision)."""
+    classes = num_classes if config.conditional else 0
+
     def make_step():
-        classes = 10 if config.conditional else 0
         gan = build_gan(config, classes, image_shape)
         compile_gan(gan, config, jit_compile=False)
         rng = np.random.default_rng(0)
         images = rng.uniform(-1, 1, (config.batch_size, *image_shape)).astype("float32")
-        labels = np.arange(config.batch_size) % 10 if classes else None
+        labels = np.arange(config.batch_size) % classes if classes else None
         return lambda: gan.train_on_batch(images, labels)
 
     name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} k{config.kernel_size} "
-            f"z{config.latent_dim} b{config.batch_size} cond{int(config.conditional)} "
-            f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} r1{int(bool(config.r1_weight))} "
+            f"z{config.latent_dim} b{config.batch_size} cond{classes} "
+            f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} mbstd{int(config.minibatch_std)} r1{int(bool(config.r1_weight))} "
             f"aug[{config.augment}]")
     return name, make_step
 
@@ -77,10 +78,12 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
                          may_change=("epochs",))
     data = datasets.load(config.dataset, image_size=config.image_size)  # first: a bad dataset fails before any probe
     if config.conditional and data.labels is None:
-        raise RunError(f"--conditional needs labels, and {config.dataset} has none")
+        if (settings or {}).get("conditional"):
+            raise RunError(f"--conditional needs labels, and {config.dataset} has none")
+        print(f"{config.dataset} has no labels (no class sub-folders): training an unconditional GAN")
     image_shape = data.images.shape[1:]
     networks.upsampling_plan(*image_shape[:2])  # an ungrowable size is an error before any probe too
-    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config, image_shape))
+    runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config, image_shape, data.num_classes))
     print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")
 
     judge = None
@@ -103,7 +106,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
         print(f"{run_dir} has already trained {start_epoch} of {config.epochs} epochs")
     pipeline = datasets.to_training_pipeline(
         data.images, data.labels, config.batch_size * runtime.strategy.num_replicas_in_sync,
-        seed=config.seed + start_epoch, conditional=config.conditional,
+        seed=config.seed + start_epoch, conditional=bool(gan.num_classes),
     )
     log_dir = run_dir / "logs"
     quality = None
@@ -142,9 +145,9 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
 
 
 def evaluate_generator(generator, config: GANConfig, judge, seed=4321) -> dict:
-    from gan_tf.gan import generate_images
+    from gan_tf.gan import conditional_classes, generate_images
 
-    num_classes = judge.num_classes if config.conditional else 0
+    num_classes = conditional_classes(generator)
     requested = np.arange(judge.n) % num_classes if num_classes else None
     images = generate_images(generator, config.latent_dim, num_classes, judge.n, digits=requested, seed=seed)
     return judge.score(images, requested=requested)

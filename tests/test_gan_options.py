@@ -18,10 +18,12 @@ def images(n=8, shape=(28, 28, 1), seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype("float32")
 
 
-def tiny_gan(shape=(28, 28, 1), loss="bce", r1_weight=0.0, spectral_norm=False, augment="none", ada_target=0.0):
+def tiny_gan(shape=(28, 28, 1), loss="bce", r1_weight=0.0, spectral_norm=False, augment="none", ada_target=0.0,
+             minibatch_std=False):
     keras.utils.set_random_seed(3)
     g = networks.build_generator("dcgan", latent_dim=8, width=4, image_shape=shape)
-    d = networks.build_discriminator("dcgan", width=4, image_shape=shape, spectral_norm=spectral_norm)
+    d = networks.build_discriminator("dcgan", width=4, image_shape=shape, spectral_norm=spectral_norm,
+                                     minibatch_std=minibatch_std)
     gan = GAN(g, d, latent_dim=8, seed=1, augment=augment, ada_target=ada_target)
     gan.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2), loss=loss,
                 r1_weight=r1_weight, jit_compile=False)
@@ -113,7 +115,7 @@ def test_real_and_fake_images_both_pass_through_the_same_augmentation_in_both_st
 # --- loss, spectral norm, R1, ADA --------------------------------------------------------
 
 @pytest.mark.parametrize("option", [{"loss": "hinge"}, {"spectral_norm": True}, {"r1_weight": 10.0},
-                                    {"augment": "translation,cutout"}])
+                                    {"augment": "translation,cutout"}, {"minibatch_std": True}])
 def test_each_option_changes_the_step_and_keeps_shapes(option):
     _, baseline = one_step(tiny_gan())
     logs, changed = one_step(tiny_gan(**option))
@@ -138,6 +140,15 @@ def test_spectral_norm_wraps_every_discriminator_layer_with_weights():
     weighted = [layer for layer in d.layers if layer.weights]
     assert weighted and all(isinstance(layer, keras.layers.SpectralNormalization) for layer in weighted)
     assert d.output.dtype == "float32"
+
+
+def test_minibatch_std_shows_the_discriminator_a_batch_without_spread():
+    layer = networks.MinibatchStdDev()
+    same = np.repeat(images(1, (7, 7, 3)), 8, axis=0)
+    spread = np.asarray(layer(same))[..., -1]
+    assert np.asarray(layer(same)).shape == (8, 7, 7, 4) and spread.max() < 1e-3
+    assert np.asarray(layer(images(8, (7, 7, 3))))[..., -1].min() > 0.3
+    np.testing.assert_array_equal(np.asarray(layer(same))[..., :3], same)
 
 
 def test_ada_raises_the_probability_when_d_is_sure_of_real_images_and_lowers_it_otherwise():
@@ -209,3 +220,24 @@ def test_time_limit_stops_at_an_epoch_end_and_the_last_epoch_is_measured(tmp_pat
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 1
     assert (run / "quality.csv").read_text().strip().splitlines()[-1].startswith("1,")
+
+
+def test_conditional_is_the_default_on_labelled_data_and_unlabelled_folders_train_unconditionally(tmp_path, capsys):
+    from PIL import Image
+
+    from gan_tf.gan import conditional_classes
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "flat").mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(tmp_path / "flat" / f"{i}.png")
+    tiny = ["--epochs", "1", "--batch-size", "8", "--latent-dim", "8", "--width", "4", "--precision", "float32"]
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", f"folder:{tmp_path / 'flat'}", "--run", str(run), *tiny]) == 0
+    assert "training an unconditional GAN" in capsys.readouterr().out
+    generator = keras.saving.load_model(run / "generator.keras")
+    assert conditional_classes(generator) == 0 and generator.output_shape == (None, 16, 16, 1)
+    # Asked for explicitly, it is an error, not a silent change.
+    assert cli.main(["train", "--dataset", f"folder:{tmp_path / 'flat'}", "--run", str(tmp_path / "r2"),
+                     "--conditional", *tiny]) == 2
+    assert "--conditional needs labels" in capsys.readouterr().err
