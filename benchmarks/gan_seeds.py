@@ -54,7 +54,7 @@ def run_one(run_dir, seed, dataset, args):
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     row = {"seed": seed, "wall_seconds": round(wall, 1), "train_seconds": metrics["seconds"],
-           "epochs": metrics["epochs"], "modes_covered": metrics["modes_covered"], "judge": metrics.get("judge")}
+           "epochs": metrics["epochs"], "modes_covered": metrics["modes_covered"], "judges": metrics.get("judges")}
     for space in ("", "2"):
         row[f"fcd{space}"] = round(metrics[f"fcd{space}"], 3)
         row[f"fcd{space}_floor"] = round(metrics[f"fcd{space}_real_floor"], 3)

@@ -27,7 +27,7 @@ tf = import_tensorflow()
 POLICIES = ("color", "translation", "cutout")
 TRANSLATION_RATIO = 1 / 8  # largest shift, as a share of the side (DiffAugment's)
 CUTOUT_RATIO = 1 / 2  # side of the erased square, as a share of the image side (DiffAugment's)
-FILL = -1.0  # what translation shifts in: black, the background of digits
+FILL = -1.0  # what translation shifts in: black, the background of digits (DiffAugment pads with 0, grey)
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:
@@ -83,7 +83,7 @@ class DiffAugment:
         # gradient is a scatter, which measured twice as slow for the whole GAN step).
         batch, height, width = ops.shape(x)[0], x.shape[1], x.shape[2]
         on = ops.cast(self._applied(batch, probability), "int32")[:, None]
-        max_h, max_w = max(1, int(height * TRANSLATION_RATIO)), max(1, int(width * TRANSLATION_RATIO))
+        max_h, max_w = (max(1, int(side * TRANSLATION_RATIO + 0.5)) for side in (height, width))
         shift_h = on * keras.random.randint((batch, 1), -max_h, max_h + 1, seed=self.seed_generator)
         shift_w = on * keras.random.randint((batch, 1), -max_w, max_w + 1, seed=self.seed_generator)
         # Row i of the output reads row i - shift; out-of-range indices one-hot to all zeros.

@@ -87,6 +87,8 @@ class QualityMetrics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
+        if any(k.endswith("loss") and not math.isfinite(float(v)) for k, v in (logs or {}).items()):
+            return  # diverged: NaNGuard stops the run, and a NaN generator has nothing to measure
         # Also when training stops early (time limit): the last epoch is always measured.
         if not (done == 1 or done % self.every == 0 or done == self.total_epochs or self.model.stop_training):
             return
@@ -100,6 +102,7 @@ class QualityMetrics(keras.callbacks.Callback):
             if key in report and logs is not None:
                 logs[key] = report[key]
         seconds = self.clock()
+        self._set_aside_other_columns()
         new_file = not self.path.exists()
         with open(self.path, "a", newline="") as f:
             writer = csv.writer(f)
@@ -108,9 +111,20 @@ class QualityMetrics(keras.callbacks.Callback):
             writer.writerow([done, round(seconds, 1)] + [f"{float(report[k]):.5g}" for k in self.FIELDS[2:]])
 
 
+    def _set_aside_other_columns(self):
+        # A run resumed from an older version has a quality.csv with other columns: keep it
+        # beside, rather than append rows that do not match its header.
+        if self.path.exists():
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f), None)
+            if header != list(self.FIELDS):
+                self.path.replace(self.path.with_name("quality-old-columns.csv"))
+
+
 class Checkpoint(keras.callbacks.Callback):
-    """After every finite epoch: a tf.train checkpoint (networks, optimizers, noise state,
-    epoch) for `--resume`, and `generator.keras` for sampling; kill -9 loses at most an epoch."""
+    """After every finite epoch: a tf.train checkpoint (networks, optimizers, noise and
+    augmentation state, epoch) for `--resume`, and `generator.keras` for sampling; kill -9
+    loses at most an epoch."""
 
     def __init__(self, run_dir, max_to_keep=2):
         super().__init__()
@@ -158,15 +172,19 @@ class Checkpoint(keras.callbacks.Callback):
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Stop at the end of the first epoch that ends past `seconds` on the run's clock
-    (Checkpoint.elapsed, resumes included); the epoch is checkpointed and measured first."""
+    """Stop at the end of the first epoch that ends `seconds` after this call to `fit` began
+    (quality measurements included); the epoch is checkpointed and measured first. Per call, so
+    running a stopped run again with --resume trains on for another `seconds`."""
 
-    def __init__(self, seconds, clock):
+    def __init__(self, seconds, clock=time.monotonic):
         super().__init__()
         self.seconds, self.clock = seconds, clock
         self.stopped_at = None
 
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
     def on_epoch_end(self, epoch, logs=None):
-        if self.seconds and self.clock() >= self.seconds:
+        if self.seconds and self.clock() - self.start >= self.seconds:
             self.stopped_at = epoch + 1
             self.model.stop_training = True

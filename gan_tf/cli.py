@@ -179,7 +179,7 @@ def cmd_evaluate(args):
     config, generator = _load_run(args.run)
     data = datasets.load(config.dataset, image_size=config.image_size)
     judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=args.n)
-    report = dict(train.evaluate_generator(generator, config, judge), judge=judge.source)
+    report = train.evaluate_generator(generator, config, judge)
     write_json(Path(args.run) / "evaluation.json", report)
     print(train.format_report(report))
     print("mode shares: " + " ".join(f"{i}:{s:.2f}" for i, s in enumerate(report["mode_shares"])))

@@ -41,7 +41,7 @@ class GANConfig(Settings):
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
     strategy: str = "default"  # default, mirrored, multi-worker
-    time_limit: float = 510  # seconds of training: stop at the first epoch end past it (then measured); 0 = none
+    time_limit: float = 510  # seconds of training per call: stop at the first epoch end past it (then measured); 0 = none
 
     # Runs saved before these settings existed trained without them.
-    ABSENT_MEANS: typing.ClassVar[dict] = {"image_size": 28, "minibatch_std": False}
+    ABSENT_MEANS: typing.ClassVar[dict] = {"image_size": 28, "minibatch_std": False, "time_limit": 0}

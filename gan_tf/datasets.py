@@ -26,7 +26,8 @@ import numpy as np
 from gan_tf.errors import DatasetError
 
 MNIST_SIZE = 28
-FOLDER_SIZE = 32  # a folder of mixed sizes is resized to this square unless --image-size says otherwise
+FOLDER_SIZE = 32  # a folder of mixed (or large) sizes is resized to this square unless --image-size says otherwise
+LARGEST_NATIVE = 64  # a folder whose images share a size up to this trains at it
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 NAMES = ("mnist", "mnist5k", "fashion", "idx:DIR", "folder:DIR")
 
@@ -138,7 +139,8 @@ def load_idx(directory, description=None) -> Dataset:
 def load_folder(directory, image_size=0) -> Dataset:
     """Images under DIR, decoded by content; sub-folder names become class labels.
 
-    Size: `image_size` square, or (0) the images' own when they all share one, else FOLDER_SIZE.
+    Size: `image_size` square, or (0) the images' own when they all share one of at most
+    LARGEST_NATIVE px, else FOLDER_SIZE (a 512 px photo folder would make a huge, slow GAN).
     Channels: 3, or 1 when every image is grey (R = G = B)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -164,7 +166,8 @@ def load_folder(directory, image_size=0) -> Dataset:
         target = (image_size, image_size)
     else:
         shared = {size for size in sizes if size is not None}
-        target = shared.pop() if len(shared) == 1 else (FOLDER_SIZE, FOLDER_SIZE)
+        own = shared.pop() if len(shared) == 1 else None
+        target = own if own and max(own) <= LARGEST_NATIVE else (FOLDER_SIZE, FOLDER_SIZE)
     budget = PixelBudget()  # huge photos decode one at a time
 
     def decode(item):
@@ -192,7 +195,7 @@ def load_folder(directory, image_size=0) -> Dataset:
     labels = [class_names.index(p.parent.name) if p.parent != directory else -1 for p, _ in kept]
     y = np.array(labels) if class_names and min(labels) >= 0 else None
     kind = "grey" if grey else "RGB"
-    return _with_labels(images, y, f"images in {directory} ({target[0]}x{target[1]} {kind})")
+    return _with_labels(images, y, f"images in {directory} ({target[1]}x{target[0]} {kind})")
 
 
 def load(name: str, image_size: int = 0) -> Dataset:

@@ -11,8 +11,9 @@ The options a GAN user reaches for are arguments, not rewrites of `train_step`:
 - `loss`: "bce" (non-saturating, Goodfellow et al. 2014) or "hinge" (Lim & Ye 2017; Miyato et al. 2018).
 - `r1_weight`: gamma of the R1 penalty, gamma/2 * E||grad_x D(x_real)||^2 (Mescheder et al. 2018); 0 = off.
 - `augment`: a DiffAugment policy (gan_tf/augment.py) for every image the discriminator sees.
-- `ada_target`: > 0 adapts the augmentation probability p as ADA does (Karras et al. 2020): the
-  share of real images the discriminator calls real, E[sign(D(x_real))], is held near the target.
+- `ada_target`: > 0 adapts the augmentation probability p as ADA does (Karras et al. 2020):
+  r_t = E[sign(D(x_real))] (0 when D cannot tell, 1 when it is sure of every real image) is
+  held near the target.
 """
 
 from __future__ import annotations

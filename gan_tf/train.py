@@ -24,6 +24,21 @@ from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
 
 
+def check_options(config: GANConfig) -> None:
+    """Settings that are wrong whatever the data: refused before anything loads."""
+    from gan_tf.augment import parse_policy
+    from gan_tf.config import LOSSES
+
+    if config.loss not in LOSSES:
+        raise RunError(f"unknown loss {config.loss!r}; choose from {', '.join(LOSSES)}")
+    try:
+        parse_policy(config.augment)
+    except ValueError as err:
+        raise RunError(str(err)) from None
+    if config.r1_weight < 0 or not 0 <= config.ada_target <= 1 or config.time_limit < 0:
+        raise RunError("--r1-weight and --time-limit must be >= 0, --ada-target in [0, 1]")
+
+
 def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:
     conditional_classes = num_classes if config.conditional else 0
     generator = networks.build_generator(
@@ -74,15 +89,20 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
 
     On `resume`, only `epochs` may differ from the saved run (to train longer)."""
     run_dir = Path(run_dir)
+    check_options(GANConfig.from_dict(dict(settings or {})))  # before open_run writes config.json
     config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
-                         may_change=("epochs",))
+                         may_change=("epochs", "time_limit"))
     data = datasets.load(config.dataset, image_size=config.image_size)  # first: a bad dataset fails before any probe
     if config.conditional and data.labels is None:
         if (settings or {}).get("conditional"):
             raise RunError(f"--conditional needs labels, and {config.dataset} has none")
-        print(f"{config.dataset} has no labels (no class sub-folders): training an unconditional GAN")
+        print(f"{config.dataset} has no labels: training an unconditional GAN")
     image_shape = data.images.shape[1:]
-    networks.upsampling_plan(*image_shape[:2])  # an ungrowable size is an error before any probe too
+    if config.arch == "dcgan":
+        try:  # an ungrowable size is an error before any probe too
+            networks.upsampling_plan(*image_shape[:2])
+        except ValueError as err:
+            raise RunError(str(err)) from None
     runtime = configure(config.precision, config.jit, config.strategy, probe=precision_probe(config, image_shape, data.num_classes))
     print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")
 
@@ -110,7 +130,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     )
     log_dir = run_dir / "logs"
     quality = None
-    time_limit = callbacks.TimeLimit(config.time_limit, checkpoint.elapsed)
+    time_limit = callbacks.TimeLimit(config.time_limit)
     cbs = [callbacks.NaNGuard(), time_limit]  # before QualityMetrics, which measures the epoch they stop at
     if judge is not None:
         quality = callbacks.QualityMetrics(judge, run_dir, checkpoint.elapsed, every=config.eval_every,
@@ -129,7 +149,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
         raise RunError(f"training diverged (NaN loss); resume from the last good checkpoint in {run_dir}/checkpoints")
     if time_limit.stopped_at:
         print(f"time limit: stopped after epoch {time_limit.stopped_at} of {config.epochs} "
-              f"({config.time_limit:.0f} s reached; --time-limit 0 trains every epoch)")
+              f"({config.time_limit:.0f} s reached; the same command with --resume trains on)")
 
     save_model(gan.sampler, run_dir / "generator.keras")
     epochs_done = int(checkpoint.epoch.numpy())
@@ -139,7 +159,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
             measured = {k: v for k, v in quality.last.items() if k != "epoch"}  # same samples, same seed
         else:
             measured = evaluate_generator(gan.sampler, config, judge)
-        report.update(measured, judge=judge.source)
+        report.update(measured)
     write_json(run_dir / "metrics.json", report)
     return report
 
@@ -162,9 +182,11 @@ def format_report(report: dict) -> str:
             fcd, floor = report["fcd" + suffix], report[f"fcd{suffix}_real_floor"]
             lines.append(f"{label}: classifier distance (FCD) {fcd:.2f} = {fcd / floor:.1f}x its real-vs-real floor "
                          f"{floor:.2f};  KID {report['kid' + suffix]:.4f} (floor {report[f'kid{suffix}_real_floor']:.4f})")
-        if "judge" in report:
-            lines.append(f"judges: {report['judge']} (B: another architecture, trained on the other half of the data)")
-        lines.append(f"classifier score {report['classifier_score']:.2f} / 10   modes covered {report['modes_covered']} / 10")
+        if "judges" in report:
+            lines.append(f"judges: {report['judges']} (B: another architecture, trained on the other half of the data)")
+        classes = len(report["mode_shares"])
+        lines.append(f"classifier score {report['classifier_score']:.2f} / {classes}   "
+                     f"modes covered {report['modes_covered']} / {classes}")
         if "conditional_accuracy" in report:
             lines.append(f"conditional accuracy (classifier reads the requested digit) {report['conditional_accuracy']:.3f}")
     if "seconds" in report and not math.isnan(report["seconds"]):
