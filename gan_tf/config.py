@@ -29,7 +29,7 @@ class GANConfig(Settings):
     label_smoothing: float = 0.1  # one-sided: real targets are 0.9
     dropout: float = 0.3  # in the discriminator
     loss: str = "bce"  # bce (non-saturating) or hinge
-    spectral_norm: bool = False  # spectral normalisation of every discriminator layer
+    spectral_norm: bool = False  # spectral normalisation of the discriminator's conv and dense layers
     minibatch_std: bool = True  # D sees the batch's spread (ProGAN), against one image per label
     r1_weight: float = 0.0  # gamma of the R1 penalty on real images' gradients; 0 = off
     augment: str = "none"  # DiffAugment policy for every image D sees: e.g. translation,cutout (also color); none = off
