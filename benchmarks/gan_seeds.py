@@ -17,26 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from gradient_hunt.precision import cpu_model
+
 METRICS = ("fcd_ratio", "fcd", "kid", "fcd2_ratio", "fcd2", "kid2", "modes_covered", "wall_seconds")
 # Worst = the largest value, except for modes covered (fewest is worst).
 HIGHER_IS_BETTER = {"modes_covered"}
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def parse_variant(text):
@@ -83,7 +74,7 @@ def main():
     args = p.parse_args()
 
     variants = [parse_variant(v) for v in (args.variant or ["defaults:"])]
-    machine = f"{cpu_name()}, {os.cpu_count()} cores"
+    machine = f"{cpu_model()}, {os.cpu_count()} cores"
     print(f"machine: {machine}", flush=True)
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     table = []

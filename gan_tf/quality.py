@@ -262,8 +262,8 @@ def shipped_manifest():
 
 def load_shipped_judges(key):
     """((judge A, judge B), held-out accuracies) from gan_tf/judges/; no training."""
-    entry = shipped_manifest().get("judges", {}).get(key)
-    version = shipped_manifest().get("version")
+    manifest = shipped_manifest()
+    entry, version = manifest.get("judges", {}).get(key), manifest.get("version")
     if entry is None or version != CLASSIFIER_VERSION:
         raise DatasetError(
             f"the shipped {key} judges are missing or stale ({version}, this code builds {CLASSIFIER_VERSION}); "
