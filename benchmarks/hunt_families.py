@@ -47,6 +47,9 @@ VARIANTS = {
     "both": ["--input", "both", "--extra-fakes", "none"],
     "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample"],
     "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample"],
+    "rgb + noise fakes": ["--input", "rgb", "--extra-fakes", "noise"],
+    "rgb + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise"],
+    "rgb, 2 convs + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "2"],
 }
 N_TRAIN, N_TEST_REAL, N_TEST_FAKE = 2000, 1000, 500
 

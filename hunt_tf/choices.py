@@ -13,7 +13,7 @@ VALIDATIONS = ("auto", "random", "source")
 # Extra AI examples made from the Real training images (hunt_tf.extra_fakes).
 # auto: resample for images read as RGB (below RESIDUAL_MIN_SIDE, when a class is named Real),
 # where it measured a large gain on unseen generators; none for photographs, where it did not.
-EXTRA_FAKES = ("auto", "none", "resample")
+EXTRA_FAKES = ("auto", "none", "resample", "noise", "resample+noise")
 # What the first layer sees: pixels, NPR residuals (hunt_tf.residual), or both stacked.
 # auto: residual for images decoded at 64 px or more (photographs: traces at native scale),
 # rgb below (digits, thumbnails: their traces were resampled away, content is what is left).

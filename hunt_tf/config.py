@@ -16,8 +16,9 @@ from gradient_hunt.settings import Settings, SettingsError
 
 @dataclasses.dataclass
 class HuntConfig(Settings):
-    # Runs saved before these settings existed were made with a random split, RGB input, no extra fakes.
-    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none"}
+    # Runs saved before these settings existed were made with a random split, RGB input, no extra
+    # fakes, one conv layer per block.
+    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -34,6 +35,7 @@ class HuntConfig(Settings):
     weights: str = "none"  # backbones only: none | imagenet | PATH
     filters: int = 32  # first block; doubles every block
     depth: int = 3  # conv blocks
+    convs: int = 1  # conv layers per block (VGG-style stacks see wider context before each pooling)
     kernel_size: int = 3
     pool_size: int = 2
     batchnorm: bool = True

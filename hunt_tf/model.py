@@ -28,20 +28,22 @@ from hunt_tf.residual import pixel_features
 MIN_BACKBONE_SIZE = 32  # keras.applications refuses smaller inputs
 
 
-def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name):
-    """Conv -> BatchNorm -> ReLU -> max pooling."""
-    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batchnorm,
-                      kernel_regularizer=regularizers.L2(l2) if l2 else None, name=f"{name}_conv")(x)
-    if batchnorm:
-        # momentum 0.9, not 0.99: competition folders are small, and the moving statistics
-        # must settle within a few hundred steps for validation to mean anything.
-        x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_relu")(x)
+def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name, convs=1):
+    """(Conv -> BatchNorm -> ReLU) x convs -> max pooling."""
+    for j in range(convs):
+        suffix = "" if j == 0 else f"{j + 1}"  # the first layer keeps the one-conv block's names
+        x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batchnorm,
+                          kernel_regularizer=regularizers.L2(l2) if l2 else None, name=f"{name}_conv{suffix}")(x)
+        if batchnorm:
+            # momentum 0.9, not 0.99: competition folders are small, and the moving statistics
+            # must settle within a few hundred steps for validation to mean anything.
+            x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn{suffix}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{suffix}")(x)
     return layers.MaxPooling2D(pool_size, padding="same", name=f"{name}_pool")(x)
 
 
 def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, depth=3, kernel_size=3,
-                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none", input_kind="rgb"):
+                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none", input_kind="rgb", convs=1):
     """A Keras functional model from raw RGB pixels to class probabilities (softmax)."""
     if backbone not in ARCHITECTURES:
         raise SettingsError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
@@ -54,7 +56,7 @@ def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, d
     if backbone == "cnn":
         x = pixel_features(inputs, input_kind)
         for i in range(depth):
-            x = conv_block(x, filters * 2**i, kernel_size, pool_size, batchnorm, l2, name=f"block{i + 1}")
+            x = conv_block(x, filters * 2**i, kernel_size, pool_size, batchnorm, l2, name=f"block{i + 1}", convs=convs)
         x = layers.GlobalAveragePooling2D(name="pool")(x)
     else:
         x = _backbone(inputs, backbone, weights, image_size)
@@ -67,7 +69,7 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     """The classifier a HuntConfig describes, compiled with its optimizer and schedule."""
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
-                             config.weights, auto_input(config.input, image_size, config.backbone))
+                             config.weights, auto_input(config.input, image_size, config.backbone), config.convs)
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
@@ -85,7 +87,7 @@ def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth} k{config.kernel_size} p{config.pool_size} "
+    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth}x{config.convs} k{config.kernel_size} p{config.pool_size} "
             f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 

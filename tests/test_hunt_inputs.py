@@ -235,6 +235,41 @@ def test_resample_fakes_keep_content_add_traces_and_join_training_only():
         add_extra_fakes("resample", pixels, labels, ["cats", "dogs"])
 
 
+def test_noise_fakes_speckle_every_pixel_independently_and_keep_grey_images_grey():
+    from hunt_tf.extra_fakes import noised
+
+    grey = np.repeat(random_images(4, 16)[..., :1], 3, axis=-1)
+    grey[:, :4] = 0  # a clean background, as real digits and clothes have
+    extra = noised(grey, seed=1)
+    assert extra.shape == grey.shape and extra.dtype == np.uint8
+    np.testing.assert_array_equal(extra, noised(grey, seed=1))  # reproducible
+    assert (extra == extra[..., :1]).all()  # grey stays grey: colour would be a shortcut
+    assert (extra[:, :4] > 0).mean() > 0.2  # the background is speckled too
+    diff = extra[..., 0].astype(int) - grey[..., 0]
+    # independent per pixel: neighbouring differences are uncorrelated (a blur would correlate them)
+    centred = diff[:, 4:, :] - diff[:, 4:, :].mean()
+    assert abs(np.mean(centred[:, :, 1:] * centred[:, :, :-1])) < 0.2 * np.mean(centred**2)
+    colour = random_images(2, 16)
+    assert not (noised(colour, seed=0) == noised(colour, seed=0)[..., :1]).all()  # colour: per channel
+
+
+def test_mixed_extra_fakes_draw_a_maker_per_image_and_unknown_names_are_refused():
+    from gradient_hunt.settings import SettingsError
+    from hunt_tf.extra_fakes import add_extra_fakes, made, noised, resampled
+
+    pixels = np.repeat(random_images(40, 16)[..., :1], 3, axis=-1)
+    mixed = made(pixels, "resample+noise", seed=2)
+    # each mixed fake is what one maker would make: resampled images are smooth, noisy ones are not
+    rough = [np.abs(np.diff(m[..., 0].astype(int), axis=1)).mean() > np.abs(np.diff(p[..., 0].astype(int), axis=1)).mean()
+             for m, p in zip(mixed, pixels)]
+    assert 5 < sum(rough) < 35  # both makers were drawn
+    assert resampled(pixels[:1]).shape == noised(pixels[:1]).shape == (1, 16, 16, 3)
+    x, y = add_extra_fakes("resample+noise", pixels, np.ones(40, int), ["AI", "Real"])
+    assert len(x) == 80 and (y[40:] == 0).all()
+    with pytest.raises(SettingsError, match="unknown extra fakes 'blur'"):
+        add_extra_fakes("blur", pixels, np.ones(40, int), ["AI", "Real"])
+
+
 def test_auto_extra_fakes_are_for_small_images_with_a_real_class():
     from hunt_tf.extra_fakes import resolve
 

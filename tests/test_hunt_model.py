@@ -49,6 +49,18 @@ def test_cnn_options_change_the_model(batchnorm, pool_size):
     fit_one_step(model, size=24, classes=3)
 
 
+@pytest.mark.parametrize("convs", [1, 2])
+def test_convs_stacks_that_many_conv_layers_in_every_block(convs):
+    model = build_classifier(16, 2, filters=4, depth=2, convs=convs)
+    convs_per_block = [sum(isinstance(layer, keras.layers.Conv2D) and layer.name.startswith(f"block{b}_")
+                           for layer in model.layers) for b in (1, 2)]
+    assert convs_per_block == [convs, convs]
+    # the config reaches the builder (build_model), and a run saved before convs existed had one per block
+    built = build_model(HuntConfig(filters=4, depth=2, convs=convs), image_size=16, num_classes=2)
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in built.layers) == 2 * convs
+    assert HuntConfig.ABSENT_MEANS["convs"] == 1
+
+
 def test_imagenet_weights_offline_is_one_clear_error(monkeypatch):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: Name or service not known")

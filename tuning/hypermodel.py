@@ -41,6 +41,7 @@ def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None) -> Hun
         input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
         filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
         depth=hp.Int("depth", 2, 4, default=d.depth),
+        convs=hp.Int("convs", 1, 2, default=d.convs),
         kernel_size=hp.Choice("kernel_size", [3, 5], default=d.kernel_size),
         pool_size=hp.Choice("pool_size", [2, 3], default=d.pool_size),
         batchnorm=hp.Boolean("batchnorm", default=d.batchnorm),

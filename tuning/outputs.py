@@ -122,7 +122,7 @@ def untuned_baseline(hypermodel, run_dir, epochs):
 
 
 def print_table(rows, limit=10):
-    keys = ["trial", "status", "score", "seconds", "backbone", "filters", "depth", "kernel_size", "augment", "optimizer",
+    keys = ["trial", "status", "score", "seconds", "backbone", "filters", "depth", "convs", "kernel_size", "augment", "optimizer",
             "learning_rate", "batch_size"]
     print("  ".join(f"{k[:12]:>12s}" for k in keys))
     for r in rows[:limit]:
