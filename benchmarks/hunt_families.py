@@ -42,13 +42,14 @@ FAMILIES = ("dcgan", "dense", "vae", "ae-transposed", "ae-nearest", "ae-bilinear
 GAN_EPOCHS = {"mnist5k": {"dcgan": 25, "dense": 40}, "fashion": {"dcgan": 3, "dense": 5}}
 VARIANTS = {
     "defaults": [],
-    "rgb": ["--input", "rgb", "--extra-fakes", "none"],
-    "residual": ["--input", "residual", "--extra-fakes", "none"],
-    "both": ["--input", "both", "--extra-fakes", "none"],
-    "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample"],
-    "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample"],
-    "rgb + noise fakes": ["--input", "rgb", "--extra-fakes", "noise"],
-    "rgb + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise"],
+    "rgb": ["--input", "rgb", "--extra-fakes", "none", "--convs", "1"],
+    "residual": ["--input", "residual", "--extra-fakes", "none", "--convs", "1"],
+    "both": ["--input", "both", "--extra-fakes", "none", "--convs", "1"],
+    "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample", "--convs", "1"],
+    "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample", "--convs", "1"],
+    "rgb + noise fakes": ["--input", "rgb", "--extra-fakes", "noise", "--convs", "1"],
+    "rgb + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "1"],
+    "rgb, 2 convs + resample fakes": ["--input", "rgb", "--extra-fakes", "resample", "--convs", "2"],
     "rgb, 2 convs + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "2"],
 }
 N_TRAIN, N_TEST_REAL, N_TEST_FAKE = 2000, 1000, 500

@@ -35,7 +35,7 @@ class HuntConfig(Settings):
     weights: str = "none"  # backbones only: none | imagenet | PATH
     filters: int = 32  # first block; doubles every block
     depth: int = 3  # conv blocks
-    convs: int = 1  # conv layers per block (VGG-style stacks see wider context before each pooling)
+    convs: int = 2  # conv layers per block; 2 (VGG-style) measured better than 1 on held-out real photographs and CIFAKE
     kernel_size: int = 3
     pool_size: int = 2
     batchnorm: bool = True

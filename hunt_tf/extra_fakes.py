@@ -2,7 +2,7 @@
 
     extra = resampled(real_pixels, seed=0)    # each image down-sampled 2-4x, then up-sampled back
     extra = noised(real_pixels, seed=0)       # each image with pixel-independent noise added
-    x, y = add_extra_fakes("resample+noise", pixels, labels, ["AI", "Real"])   # one of the two per image
+    x, y = add_extra_fakes("resample+noise", pixels, labels, ["AI", "Real"])   # one of each per Real image
 
 A detector trained on one generator's fakes learns that generator. Every image generator
 builds its output by upsampling (transposed convolutions, nearest or bilinear resizing);
@@ -66,14 +66,12 @@ def parse(kind: str) -> list[str]:
 
 
 def made(pixels: np.ndarray, kind="resample", seed=0) -> np.ndarray:
-    """One extra fake per image (uint8, same shape), each by a maker of `kind` drawn per image,
-    reproducible from `seed`."""
-    makers = [MAKERS[n] for n in parse(kind)]
+    """Extra fakes (uint8, same image shape): one per image from each maker of `kind`, makers in
+    order, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     if not len(pixels):
         return pixels.copy()
-    return np.stack([makers[rng.integers(len(makers))](p, rng) if len(makers) > 1 else makers[0](p, rng)
-                     for p in pixels])
+    return np.concatenate([np.stack([MAKERS[name](p, rng) for p in pixels]) for name in parse(kind)])
 
 
 def resampled(pixels: np.ndarray, seed=0) -> np.ndarray:
@@ -100,7 +98,7 @@ def resolve(kind: str, decode_size: int, class_names) -> str:
 
 
 def add_extra_fakes(kind, pixels, labels, class_names, seed=0):
-    """Training arrays with `kind` extra fakes (one per Real image) appended as the other class."""
+    """Training arrays with `kind` extra fakes (one per Real image and maker) appended as the other class."""
     if not parse(kind):
         return pixels, labels
     real = real_class(class_names)
