@@ -27,7 +27,7 @@ class HuntConfig(Settings):
     input: str = "auto"  # auto (residual for the cnn on images decoded at 64 px or more, else rgb) | rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
     augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
-    extra_fakes: str = "auto"  # auto (resample for images decoded under 64 px with a Real class, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI (two classes, one named Real)
+    extra_fakes: str = "auto"  # auto (resample for images decoded under 64 px with a Real class, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI | noise: with pixel-independent speckle | resample+noise: one of each (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
     # model

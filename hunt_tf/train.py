@@ -73,25 +73,31 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                                                                 config.validation)
     print(f"data: {len(train_idx)} train / {len(val_idx)} validation ({how}) / {len(folder.test)} test images, "
           f"classes {folder.class_names}, {describe_input(config)} | runtime: {runtime.describe()}")
+    # Split once and let go of the whole: fancy indexing copies, and the decoded folder is the
+    # largest thing a run holds (one copy of it, not two, from here on).
+    val_pixels, val_labels = pixels[val_idx], labels[val_idx]
+    train_pixels, train_labels = (pixels[train_idx], labels[train_idx]) if not finished else (None, None)
+    del pixels
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
         # Extra fakes join training only: validation keeps the user's own images.
-        train_pixels, train_labels = extra_fakes.add_extra_fakes(config.extra_fakes, pixels[train_idx], labels[train_idx],
-                                                     folder.class_names, config.seed)
-        model = fit(config, runtime, run_dir, (train_pixels, train_labels), (pixels[val_idx], labels[val_idx]),
+        train_pixels, train_labels = extra_fakes.add_extra_fakes(config.extra_fakes, train_pixels, train_labels,
+                                                                 folder.class_names, config.seed)
+        model = fit(config, runtime, run_dir, (train_pixels, train_labels), (val_pixels, val_labels),
                     len(folder.class_names), verbose)
+        del train_pixels
 
     report = {}
     if len(val_idx):
         val_names = [Path(folder.train[i].path).name for i in val_idx]
-        val_probs = predict_pixels(model, pixels[val_idx])
+        val_probs = predict_pixels(model, val_pixels)
         fixed_cut = 0.5 if held_out_source and len(folder.class_names) == 2 else None
-        report = write_report(run_dir / "report", labels[val_idx], val_probs, folder.class_names,
-                              images=pixels[val_idx], names=val_names, threshold=fixed_cut, validation=how)
-        explain_images(model, pixels[val_idx], val_probs, folder.class_names, run_dir / "report" / "explain.png",
-                       labels[val_idx], val_names)
+        report = write_report(run_dir / "report", val_labels, val_probs, folder.class_names,
+                              images=val_pixels, names=val_names, threshold=fixed_cut, validation=how)
+        explain_images(model, val_pixels, val_probs, folder.class_names, run_dir / "report" / "explain.png",
+                       val_labels, val_names)
     # What prediction needs besides the model: the cut on P(class 1), and the answer for undecodable files.
     decision = {"threshold": report.get("threshold"), "fallback_class": folder.majority_class}
     write_json(run_dir / "decision.json", decision)
