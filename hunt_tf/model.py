@@ -49,6 +49,8 @@ def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, d
         raise SettingsError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
     if backbone != "cnn" and input_kind != "rgb":
         raise SettingsError(f"--input {input_kind} is for the cnn backbone; {backbone} was built for RGB photographs")
+    if convs < 1:
+        raise SettingsError(f"--convs must be at least 1 (got {convs})")
     if backbone != "cnn" and image_size < MIN_BACKBONE_SIZE:
         raise SettingsError(f"the {backbone} backbone needs images of at least {MIN_BACKBONE_SIZE}x{MIN_BACKBONE_SIZE} "
                             f"(this run uses {image_size}); pass --image-size {MIN_BACKBONE_SIZE} or --backbone cnn")
@@ -69,7 +71,8 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     """The classifier a HuntConfig describes, compiled with its optimizer and schedule."""
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
-                             config.weights, auto_input(config.input, image_size, config.backbone), config.convs)
+                             config.weights, auto_input(config.input, image_size, config.backbone),
+                             config.convs or 2)  # 0 = from the data (crops.auto_convs); unresolved: colour's choice
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
@@ -87,7 +90,7 @@ def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth}x{config.convs} k{config.kernel_size} p{config.pool_size} "
+    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth}x{config.convs or 2} k{config.kernel_size} p{config.pool_size} "
             f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 

@@ -109,6 +109,20 @@ def test_auto_crops_large_images_and_resizes_small_ones():
     assert (config.resize_mode, config.image_size, config.input) == ("resize", 32, "rgb")
 
 
+def test_auto_convs_are_two_for_colour_images_and_one_for_grey_ones():
+    colour = [files.ImageRecord("x", 0, "JPEG", 32, 32, "RGB")] * 5
+    grey = [files.ImageRecord("x", 0, "PNG", 28, 28, mode) for mode in ("L", "L", "I;16", "LA", "RGB")]
+    assert crops.choose_sizes(HuntConfig(), colour).convs == 2
+    assert crops.choose_sizes(HuntConfig(), grey).convs == 1  # most of them are grey
+    assert crops.choose_sizes(HuntConfig(convs=3), grey).convs == 3  # a choice is kept
+    broken = [files.ImageRecord("x", 0, "", 0, 0, "", error="truncated")] * 9
+    assert crops.auto_convs(broken + colour[:1]) == 2  # unreadable files do not vote
+    from gradient_hunt.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="at least 1"):
+        build_classifier(16, 2, convs=0)
+
+
 def test_auto_input_is_residual_for_photographs_and_rgb_for_thumbnails():
     photos = [files.ImageRecord("x", 0, "JPEG", 300, 240, "RGB")] * 5
     digits = [files.ImageRecord("x", 0, "PNG", 28, 28, "L")] * 5

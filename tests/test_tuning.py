@@ -37,7 +37,29 @@ def test_build_with_default_hyperparameters_is_the_untuned_model():
         layer.get_config() | {"name": ""} for layer in untuned.layers]
     from hunt_tf.crops import auto_input
 
-    assert define_space(kt.HyperParameters(), 64) == HuntConfig(input=auto_input("auto", 64))
+    assert define_space(kt.HyperParameters(), 64) == HuntConfig(input=auto_input("auto", 64), convs=2)
+
+
+def test_the_untuned_conv_layers_per_block_follow_the_data_as_hunt_tf_train_does(tmp_path):
+    from PIL import Image
+
+    from hunt_tf import files
+    from hunt_tf.crops import choose_sizes
+
+    rng = np.random.default_rng(0)
+    for label in ("AI", "Real"):
+        (tmp_path / "Train" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8), "L").save(tmp_path / "Train" / label / f"{i}.png")
+    folder = files.scan(tmp_path, progress=False)
+    config = choose_sizes(HuntConfig(), folder.train)
+    hypermodel = HuntHyperModel.from_folder(folder, config, epochs=1)
+    assert config.convs == hypermodel.convs == 1  # greyscale: one conv per block
+    convs = [layer for layer in hypermodel.build(kt.HyperParameters()).layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == config.depth
+    from tuning.outputs import kt_defaults
+
+    assert kt_defaults({"image_size": 16}, hypermodel.convs)["convs"] == 1
 
 
 def test_a_hyperband_rung_gets_a_learning_rate_schedule_over_its_own_epochs():

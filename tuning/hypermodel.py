@@ -27,11 +27,12 @@ BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 AUGMENT_CHOICES = [name for name in PRESETS if name != "strong"]
 
 
-def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None) -> HuntConfig:
+def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=2) -> HuntConfig:
     """Declare every hyperparameter on `hp` and return the HuntConfig they describe.
 
     `decode_size` (the crop source in crop mode; else image_size) decides what the default
-    input ("auto") is, so the untuned defaults in the race are exactly `hunt-tf train`'s."""
+    input ("auto") is, and `convs` the default conv layers per block (auto_convs of the data),
+    so the untuned defaults in the race are exactly `hunt-tf train`'s."""
     d = DEFAULTS
     backbones = BACKBONE_CHOICES if image_size >= MIN_BACKBONE_SIZE else ["cnn"]
     backbone = hp.Choice("backbone", backbones, default=d.backbone)
@@ -41,7 +42,7 @@ def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None) -> Hun
         input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
         filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
         depth=hp.Int("depth", 2, 4, default=d.depth),
-        convs=hp.Int("convs", 1, 2, default=d.convs),
+        convs=hp.Int("convs", 1, 2, default=d.convs or convs),
         kernel_size=hp.Choice("kernel_size", [3, 5], default=d.kernel_size),
         pool_size=hp.Choice("pool_size", [2, 3], default=d.pool_size),
         batchnorm=hp.Boolean("batchnorm", default=d.batchnorm),
@@ -60,7 +61,7 @@ class HuntHyperModel(kt.HyperModel):
     """Builds and fits the hunt classifier on pixels decoded once for the whole search."""
 
     def __init__(self, train_pixels, train_labels, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
-                 jit_compile=False, seed=0, crop=0):
+                 jit_compile=False, seed=0, crop=0, convs=2):
         super().__init__(name="hunt")
         self.train_pixels, self.train_labels = train_pixels, train_labels
         self.val_pixels, self.val_labels = val_pixels, val_labels
@@ -68,6 +69,7 @@ class HuntHyperModel(kt.HyperModel):
         self.image_size = int(crop or train_pixels.shape[1])
         self.decode_size = int(train_pixels.shape[1])
         self.crop = crop
+        self.convs = convs  # the untuned default, resolved from the data (hunt_tf.crops.auto_convs)
         self.extra_fakes, self.validation = "none", "random"  # what from_folder used, for best_hparams.json
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
@@ -86,7 +88,7 @@ class HuntHyperModel(kt.HyperModel):
         train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
                                                                  folder.class_names, seed)
         model = cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
-                    epochs, jit_compile, seed, crop)
+                    epochs, jit_compile, seed, crop, config.convs or 2)
         model.extra_fakes, model.validation = kind, config.validation
         return model
 
@@ -97,7 +99,7 @@ class HuntHyperModel(kt.HyperModel):
         policy = keras.mixed_precision.global_policy()
         keras.backend.clear_session(free_memory=True)
         keras.mixed_precision.set_global_policy(policy)
-        config = define_space(hp, self.image_size, self.decode_size)
+        config = define_space(hp, self.image_size, self.decode_size, self.convs)
         # Hyperband runs a trial from tuner/initial_epoch to tuner/epochs with a fresh optimizer:
         # the LR schedule must span exactly those epochs. Spanning max_epochs instead, a 2-epoch
         # trial ended still warm at its peak rate, and was ranked on that.
@@ -106,7 +108,7 @@ class HuntHyperModel(kt.HyperModel):
         return build_model(config, self.image_size, self.num_classes, self.jit_compile, steps)
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        config = define_space(hp, self.image_size, self.decode_size)
+        config = define_space(hp, self.image_size, self.decode_size, self.convs)
         train_ds = from_pixels(self.train_pixels, self.train_labels, config.batch_size, training=True,
                                augment=config.augment, strength=config.aug_strength, seed=self.seed, crop=self.crop)
         val_ds = from_pixels(self.val_pixels, self.val_labels, 64, crop=self.crop)

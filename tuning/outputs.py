@@ -49,7 +49,7 @@ def trial_rows(tuner):
     return rows
 
 
-def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
+def write_outputs(tuner, run_dir, untuned=None, data_settings=None, untuned_convs=2):
     """trials.csv (the untuned defaults as a row of their own) and best_hparams.json.
 
     `data_settings` (image size, resize mode) go into best_hparams.json's hparams too:
@@ -59,7 +59,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
     untuned_score = None if untuned is None else untuned["score"]
     if untuned is not None:
         rows.append({"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"],
-                     **kt_defaults(data_settings)})
+                     **kt_defaults(data_settings, untuned_convs)})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0)))  # best first, unscored last
     first = ["trial", "status", "score", "seconds"]
     fields = first + sorted({k for r in rows for k in r} - set(first))
@@ -77,7 +77,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
         hparams = built_settings(best.hyperparameters)
         result = {"trial_id": best.trial_id, "score": best.score}
     else:  # the search found nothing better than the defaults: say so, and recommend them
-        hparams = dict(kt_defaults(data_settings))
+        hparams = dict(kt_defaults(data_settings, untuned_convs))
         result = {"trial_id": "untuned", "score": untuned_score}
     result.update(objective="val_accuracy", untuned_score=untuned_score, hparams={**hparams, **(data_settings or {})})
     write_json(run_dir / "best_hparams.json", result)
@@ -93,15 +93,16 @@ def built_settings(hp) -> dict:
     return {k: getattr(config, k) for k in hp.values if not k.startswith("tuner/") and hasattr(config, k)}
 
 
-def kt_defaults(data_settings=None):
-    """The untuned defaults as the search space names them, for the data the search decoded."""
+def kt_defaults(data_settings=None, convs=2):
+    """The untuned defaults as the search space names them, for the data the search decoded
+    (`convs`: the conv layers per block hunt_tf.crops.auto_convs chose for it)."""
     import keras_tuner as kt
 
     from tuning.hypermodel import define_space
 
     d = data_settings or {}
     hp = kt.HyperParameters()
-    define_space(hp, d.get("image_size", 64), d.get("source_size") or d.get("image_size", 64))
+    define_space(hp, d.get("image_size", 64), d.get("source_size") or d.get("image_size", 64), convs)
     return hp.values
 
 
