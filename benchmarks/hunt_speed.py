@@ -71,7 +71,7 @@ def run_baseline(data, size, epochs):
     x = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)), dtype=np.float32) for p in paths])
     y = np.array([classes.index(p.parent.name) for p in paths])
     loaded = time.perf_counter()
-    model = build_model(HuntConfig(augment="none", epochs=epochs, input="rgb"), size, len(classes), steps_per_epoch=len(x) // 32)
+    model = build_model(HuntConfig(augment="none", epochs=epochs, input="rgb", convs=1), size, len(classes), steps_per_epoch=len(x) // 32)
     model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
     return loaded
 
@@ -85,12 +85,12 @@ def run_ours(data, size, epochs, precision):
     from hunt_tf.splits import decode_training_images
 
     folder = files.scan(data, progress=False)
-    configure(precision, probe=precision_probe(HuntConfig(augment="none", epochs=epochs, input="rgb"), size,
+    configure(precision, probe=precision_probe(HuntConfig(augment="none", epochs=epochs, input="rgb", convs=1), size,
                                                len(folder.class_names)))
     pixels, labels = decode_training_images(folder, size, "resize")
     ds = from_pixels(pixels, labels, batch_size=32, training=True, augment="none")
     loaded = time.perf_counter()
-    model = build_model(HuntConfig(augment="none", epochs=epochs, input="rgb"), size, len(folder.class_names),
+    model = build_model(HuntConfig(augment="none", epochs=epochs, input="rgb", convs=1), size, len(folder.class_names),
                         steps_per_epoch=len(folder.train) // 32)
     model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
     return loaded

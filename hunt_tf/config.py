@@ -35,7 +35,7 @@ class HuntConfig(Settings):
     weights: str = "none"  # backbones only: none | imagenet | PATH
     filters: int = 32  # first block; doubles every block
     depth: int = 3  # conv blocks
-    convs: int = 0  # conv layers per block; 0 = from the data: 2 for colour images (measured better on real photographs and CIFAKE), 1 for greyscale ones (better on unseen generators of Fashion-MNIST)
+    convs: int = 0  # conv layers per block; 0 = from the data (the files' colour modes): 2 for colour images (measured better on real photographs and CIFAKE), 1 for greyscale ones (better on unseen generators of Fashion-MNIST)
     kernel_size: int = 3
     pool_size: int = 2
     batchnorm: bool = True
@@ -77,6 +77,8 @@ def resolve_config(settings: dict, hparams_path=None) -> HuntConfig:
             raise SettingsError(f"{path} is not JSON: {err}") from None
         tuned = tuned.get("hparams", tuned)
         known = {k: v for k, v in tuned.items() if hasattr(config, k)}
+        if "depth" in known:  # an architecture tuned before `convs` existed had one conv per block
+            known.setdefault("convs", 1)
         config = HuntConfig.from_dict(known)
         print(f"using tuned hyperparameters from {path}: " + ", ".join(f"{k}={v}" for k, v in known.items()))
     return HuntConfig.from_dict(settings, base=config)

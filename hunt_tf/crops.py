@@ -25,6 +25,8 @@ DEFAULT_CROP = 128
 MIN_SIZE = 16
 # Pillow modes without colour: greyscale, with or without alpha, 1/8/16/32-bit.
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+# Conv layers per block (auto_convs): colour data, greyscale data.
+COLOUR_CONVS, GREY_CONVS = 2, 1
 
 
 def crop_sizes(records, crop=0, source=0):
@@ -61,14 +63,15 @@ def choose_sizes(config, records):
 
 
 def auto_convs(records) -> int:
-    """Conv layers per block for the data: 2 when most images are colour, 1 when most are grey.
+    """Conv layers per block for the data: 2 when most readable images are colour, 1 when most
+    are grey, judged by their files' modes (a grey picture saved as RGB counts as colour).
 
     Measured (BENCHMARKS.md, issue #10): two per block beat one on held-out photographs
     (re-encoded r1 0.968 vs 0.938) and on CIFAKE (0.914 vs 0.897); on greyscale Fashion-MNIST the
     deeper blocks learned the training generator better and unseen ones worse (0.756 vs 0.798)."""
     modes = [r.mode for r in records if r.ok]
     grey = sum(mode in GREY_MODES for mode in modes)
-    return 1 if modes and grey * 2 > len(modes) else 2
+    return GREY_CONVS if modes and grey * 2 > len(modes) else COLOUR_CONVS
 
 
 def auto_input(kind: str, decode_size: int, backbone="cnn") -> str:

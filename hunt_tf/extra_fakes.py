@@ -1,7 +1,7 @@
 """Extra "AI" examples made from the user's own Real images, for a folder with one generator.
 
-    extra = resampled(real_pixels, seed=0)    # each image down-sampled 2-4x, then up-sampled back
-    extra = noised(real_pixels, seed=0)       # each image with pixel-independent noise added
+    extra = made(real_pixels, "resample", seed=0)   # each image down-sampled 2-4x, then up-sampled back
+    extra = made(real_pixels, "noise", seed=0)      # each image with pixel-independent noise added
     x, y = add_extra_fakes("resample+noise", pixels, labels, ["AI", "Real"])   # one of each per Real image
 
 A detector trained on one generator's fakes learns that generator. Every image generator
@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from gradient_hunt.settings import SettingsError
-from hunt_tf.choices import RESIDUAL_MIN_SIDE
+from hunt_tf.choices import EXTRA_FAKES, RESIDUAL_MIN_SIDE
 
 # Down-sampling keeps content; the up-sampling kernels are the traces generators leave.
 UPSAMPLERS = (Image.NEAREST, Image.BILINEAR, Image.BICUBIC)
@@ -55,33 +55,21 @@ MAKERS = {"resample": resample, "noise": noise}
 
 
 def parse(kind: str) -> list[str]:
-    """'resample+noise' -> ['resample', 'noise']; 'none' -> []; an unknown name is an error."""
-    if kind == "none":
-        return []
-    names = kind.split("+")
-    unknown = [n for n in names if n not in MAKERS]
-    if unknown or len(set(names)) != len(names):
-        raise SettingsError(f"unknown extra fakes {kind!r}: none, or one or more of {', '.join(MAKERS)} joined by +")
-    return names
+    """'resample+noise' -> ['resample', 'noise']; 'none' -> []; anything the command line would
+    refuse (hunt_tf.choices.EXTRA_FAKES, "auto" resolved first) is an error here too."""
+    if kind not in EXTRA_FAKES or kind == "auto":
+        raise SettingsError(f"unknown extra fakes {kind!r}; choose from {', '.join(EXTRA_FAKES[1:])}")
+    return [] if kind == "none" else kind.split("+")
 
 
 def made(pixels: np.ndarray, kind="resample", seed=0) -> np.ndarray:
     """Extra fakes (uint8, same image shape): one per image from each maker of `kind`, makers in
     order, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
-    if not len(pixels):
-        return pixels.copy()
-    return np.concatenate([np.stack([MAKERS[name](p, rng) for p in pixels]) for name in parse(kind)])
-
-
-def resampled(pixels: np.ndarray, seed=0) -> np.ndarray:
-    """A resampled copy of every image (uint8, same shape), reproducible from `seed`."""
-    return made(pixels, "resample", seed)
-
-
-def noised(pixels: np.ndarray, seed=0) -> np.ndarray:
-    """A noisy copy of every image (uint8, same shape), reproducible from `seed`."""
-    return made(pixels, "noise", seed)
+    names = parse(kind)
+    if not len(pixels) or not names:
+        return pixels[:0].copy()
+    return np.concatenate([np.stack([MAKERS[name](p, rng) for p in pixels]) for name in names])
 
 
 def real_class(class_names) -> int | None:

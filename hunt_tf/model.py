@@ -20,7 +20,7 @@ from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
 from hunt_tf.choices import ARCHITECTURES, BACKBONES
 from hunt_tf.config import HuntConfig
-from hunt_tf.crops import auto_input
+from hunt_tf.crops import COLOUR_CONVS, auto_input
 from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
 from hunt_tf.residual import pixel_features
@@ -72,10 +72,16 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
                              config.weights, auto_input(config.input, image_size, config.backbone),
-                             config.convs or 2)  # 0 = from the data (crops.auto_convs); unresolved: colour's choice
+                             resolved_convs(config))
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
+
+
+def resolved_convs(config: HuntConfig) -> int:
+    """The config's conv layers per block; 0 means "from the data" (crops.choose_sizes fills it
+    for a run), and a config used without data (a library call) gets the colour choice."""
+    return config.convs or COLOUR_CONVS
 
 
 def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
@@ -90,7 +96,7 @@ def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth}x{config.convs or 2} k{config.kernel_size} p{config.pool_size} "
+    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth}x{resolved_convs(config)} k{config.kernel_size} p{config.pool_size} "
             f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 

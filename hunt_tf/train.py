@@ -74,7 +74,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     print(f"data: {len(train_idx)} train / {len(val_idx)} validation ({how}) / {len(folder.test)} test images, "
           f"classes {folder.class_names}, {describe_input(config)} | runtime: {runtime.describe()}")
     # Split once and let go of the whole: fancy indexing copies, and the decoded folder is the
-    # largest thing a run holds (one copy of it, not two, from here on).
+    # largest thing a run holds (the full array is not kept alive through fit).
     val_pixels, val_labels = pixels[val_idx], labels[val_idx]
     train_pixels, train_labels = (pixels[train_idx], labels[train_idx]) if not finished else (None, None)
     del pixels
@@ -116,7 +116,8 @@ def describe_input(config) -> str:
     else:
         sizes = f"{config.image_size}px ({config.resize_mode})"
     extra = f", {config.extra_fakes} fakes of the Real images added to training" if config.extra_fakes != "none" else ""
-    return f"{sizes}, {config.input} input{extra}"
+    blocks = f", {config.convs} conv{'s' if config.convs > 1 else ''} per block" if config.backbone == "cnn" else ""
+    return f"{sizes}, {config.input} input{blocks}{extra}"
 
 
 def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):

@@ -1,5 +1,7 @@
 """Residual (NPR) inputs, native-resolution crops and Grad-CAM explanations (issue #10)."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -116,7 +118,7 @@ def test_auto_convs_are_two_for_colour_images_and_one_for_grey_ones():
     assert crops.choose_sizes(HuntConfig(), grey).convs == 1  # most of them are grey
     assert crops.choose_sizes(HuntConfig(convs=3), grey).convs == 3  # a choice is kept
     broken = [files.ImageRecord("x", 0, "", 0, 0, "", error="truncated")] * 9
-    assert crops.auto_convs(broken + colour[:1]) == 2  # unreadable files do not vote
+    assert crops.auto_convs(broken + grey[:1]) == 1  # unreadable files do not vote
     from gradient_hunt.settings import SettingsError
 
     with pytest.raises(SettingsError, match="at least 1"):
@@ -233,13 +235,13 @@ def test_source_validation_without_sources_is_a_clear_error(tmp_path):
 
 def test_resample_fakes_keep_content_add_traces_and_join_training_only():
     from gradient_hunt.settings import SettingsError
-    from hunt_tf.extra_fakes import add_extra_fakes, resampled
+    from hunt_tf.extra_fakes import add_extra_fakes, made
 
     pixels = random_images(6, 16)
     labels = np.array([0, 0, 1, 1, 1, 0])
-    extra = resampled(pixels[labels == 1], seed=3)
+    extra = made(pixels[labels == 1], "resample", seed=3)
     assert extra.shape == (3, 16, 16, 3) and extra.dtype == np.uint8
-    np.testing.assert_array_equal(extra, resampled(pixels[labels == 1], seed=3))  # reproducible
+    np.testing.assert_array_equal(extra, made(pixels[labels == 1], "resample", seed=3))  # reproducible
     assert not np.array_equal(extra, pixels[labels == 1])
     x, y = add_extra_fakes("resample", pixels, labels, ["AI", "Real"], seed=3)
     assert len(x) == 9 and (y[6:] == 0).all()  # one AI example per Real image
@@ -250,7 +252,10 @@ def test_resample_fakes_keep_content_add_traces_and_join_training_only():
 
 
 def test_noise_fakes_speckle_every_pixel_independently_and_keep_grey_images_grey():
-    from hunt_tf.extra_fakes import noised
+    from hunt_tf.extra_fakes import made
+
+    def noised(images, seed):
+        return made(images, "noise", seed)
 
     grey = np.repeat(random_images(4, 16)[..., :1], 3, axis=-1)
     grey[:, :4] = 0  # a clean background, as real digits and clothes have
@@ -269,7 +274,7 @@ def test_noise_fakes_speckle_every_pixel_independently_and_keep_grey_images_grey
 
 def test_mixed_extra_fakes_make_one_of_each_kind_per_image_and_unknown_names_are_refused():
     from gradient_hunt.settings import SettingsError
-    from hunt_tf.extra_fakes import add_extra_fakes, made, noised, resampled
+    from hunt_tf.extra_fakes import add_extra_fakes, made
 
     pixels = np.repeat(random_images(5, 16)[..., :1], 3, axis=-1)
     mixed = made(pixels, "resample+noise", seed=2)
@@ -280,11 +285,12 @@ def test_mixed_extra_fakes_make_one_of_each_kind_per_image_and_unknown_names_are
 
     assert (roughness(mixed[:5]) < roughness(pixels)).all()  # the resampled half, in image order
     assert not np.array_equal(mixed[5:], pixels)
-    assert resampled(pixels[:1]).shape == noised(pixels[:1]).shape == (1, 16, 16, 3)
+    assert made(pixels, "none").shape == (0, 16, 16, 3)
     x, y = add_extra_fakes("resample+noise", pixels, np.ones(5, int), ["AI", "Real"])
     assert len(x) == 15 and (y[5:] == 0).all()
-    with pytest.raises(SettingsError, match="unknown extra fakes 'blur'"):
-        add_extra_fakes("blur", pixels, np.ones(5, int), ["AI", "Real"])
+    for refused in ("blur", "noise+resample", "auto"):  # what the command line refuses, or unresolved
+        with pytest.raises(SettingsError, match=re.escape(f"unknown extra fakes '{refused}'")):
+            add_extra_fakes(refused, pixels, np.ones(5, int), ["AI", "Real"])
 
 
 def test_auto_extra_fakes_are_for_small_images_with_a_real_class():

@@ -58,7 +58,21 @@ def test_convs_stacks_that_many_conv_layers_in_every_block(convs):
     # the config reaches the builder (build_model), and a run saved before convs existed had one per block
     built = build_model(HuntConfig(filters=4, depth=2, convs=convs), image_size=16, num_classes=2)
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in built.layers) == 2 * convs
-    assert HuntConfig.ABSENT_MEANS["convs"] == 1
+
+
+
+def test_a_run_or_tuned_file_from_before_convs_existed_means_one_conv_per_block(tmp_path):
+    import json
+
+    from hunt_tf.config import resolve_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"filters": 8, "depth": 2}))
+    assert HuntConfig.load(tmp_path / "config.json").convs == 1
+    (tmp_path / "best_hparams.json").write_text(json.dumps({"hparams": {"filters": 8, "depth": 2}}))
+    assert resolve_config({}, tmp_path / "best_hparams.json").convs == 1
+    assert resolve_config({"convs": 2}, tmp_path / "best_hparams.json").convs == 2  # the command line wins
+    (tmp_path / "lr.json").write_text(json.dumps({"learning_rate": 0.01}))  # no architecture in it
+    assert resolve_config({}, tmp_path / "lr.json").convs == 0  # still from the data
 
 
 def test_imagenet_weights_offline_is_one_clear_error(monkeypatch):

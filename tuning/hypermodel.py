@@ -15,7 +15,7 @@ import keras_tuner as kt
 from hunt_tf import extra_fakes
 from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
-from hunt_tf.crops import auto_input
+from hunt_tf.crops import COLOUR_CONVS, auto_input
 from hunt_tf.data import from_pixels
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
 from hunt_tf.splits import class_weights, decode_training_images, validation_split
@@ -27,7 +27,7 @@ BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 AUGMENT_CHOICES = [name for name in PRESETS if name != "strong"]
 
 
-def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=2) -> HuntConfig:
+def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=COLOUR_CONVS) -> HuntConfig:
     """Declare every hyperparameter on `hp` and return the HuntConfig they describe.
 
     `decode_size` (the crop source in crop mode; else image_size) decides what the default
@@ -42,7 +42,7 @@ def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=
         input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
         filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
         depth=hp.Int("depth", 2, 4, default=d.depth),
-        convs=hp.Int("convs", 1, 2, default=d.convs or convs),
+        convs=hp.Int("convs", 1, 2, default=convs),
         kernel_size=hp.Choice("kernel_size", [3, 5], default=d.kernel_size),
         pool_size=hp.Choice("pool_size", [2, 3], default=d.pool_size),
         batchnorm=hp.Boolean("batchnorm", default=d.batchnorm),
@@ -61,7 +61,7 @@ class HuntHyperModel(kt.HyperModel):
     """Builds and fits the hunt classifier on pixels decoded once for the whole search."""
 
     def __init__(self, train_pixels, train_labels, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
-                 jit_compile=False, seed=0, crop=0, convs=2):
+                 jit_compile=False, seed=0, crop=0, convs=COLOUR_CONVS):
         super().__init__(name="hunt")
         self.train_pixels, self.train_labels = train_pixels, train_labels
         self.val_pixels, self.val_labels = val_pixels, val_labels
@@ -88,7 +88,7 @@ class HuntHyperModel(kt.HyperModel):
         train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
                                                                  folder.class_names, seed)
         model = cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
-                    epochs, jit_compile, seed, crop, config.convs or 2)
+                    epochs, jit_compile, seed, crop, config.convs or COLOUR_CONVS)
         model.extra_fakes, model.validation = kind, config.validation
         return model
 

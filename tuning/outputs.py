@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gradient_hunt.atomic import atomic_write, write_json
 from gradient_hunt.errors import UserError
+from hunt_tf.crops import COLOUR_CONVS
 
 
 class NothingFinished(UserError):
@@ -49,7 +50,7 @@ def trial_rows(tuner):
     return rows
 
 
-def write_outputs(tuner, run_dir, untuned=None, data_settings=None, untuned_convs=2):
+def write_outputs(tuner, run_dir, untuned=None, data_settings=None, untuned_convs=COLOUR_CONVS):
     """trials.csv (the untuned defaults as a row of their own) and best_hparams.json.
 
     `data_settings` (image size, resize mode) go into best_hparams.json's hparams too:
@@ -89,11 +90,12 @@ def built_settings(hp) -> dict:
     value the space ignored: `input` is RGB for a keras.applications backbone)."""
     from tuning.hypermodel import define_space
 
-    config = define_space(hp)
-    return {k: getattr(config, k) for k in hp.values if not k.startswith("tuner/") and hasattr(config, k)}
+    names = list(hp.values)  # define_space adds what it declares: a trial from an older space lacks `convs`
+    config = define_space(hp.copy())
+    return {k: getattr(config, k) for k in names if not k.startswith("tuner/") and hasattr(config, k)}
 
 
-def kt_defaults(data_settings=None, convs=2):
+def kt_defaults(data_settings=None, convs=COLOUR_CONVS):
     """The untuned defaults as the search space names them, for the data the search decoded
     (`convs`: the conv layers per block hunt_tf.crops.auto_convs chose for it)."""
     import keras_tuner as kt
