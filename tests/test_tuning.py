@@ -40,6 +40,13 @@ def test_build_with_default_hyperparameters_is_the_untuned_model():
     assert define_space(kt.HyperParameters(), 64) == HuntConfig(input=auto_input("auto", 64), convs=2)
 
 
+def test_a_trial_from_before_convs_existed_is_recorded_without_a_convs_it_never_had():
+    old_trial = kt.HyperParameters()
+    old_trial.Fixed("depth", 3)  # a resumed search's trial, built before the space had `convs`
+    assert outputs.built_settings(old_trial) == {"depth": 3}  # hunt-tf --hparams then reads one conv per block
+    assert old_trial.values == {"depth": 3}  # and the trial itself is left as it was
+
+
 def test_the_untuned_conv_layers_per_block_follow_the_data_as_hunt_tf_train_does(tmp_path):
     from PIL import Image
 
