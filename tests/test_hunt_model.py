@@ -60,7 +60,6 @@ def test_convs_stacks_that_many_conv_layers_in_every_block(convs):
     assert sum(isinstance(layer, keras.layers.Conv2D) for layer in built.layers) == 2 * convs
 
 
-
 def test_a_run_or_tuned_file_from_before_convs_existed_means_one_conv_per_block(tmp_path):
     import json
 

@@ -74,6 +74,15 @@ def test_the_untuned_conv_layers_per_block_follow_the_data_as_hunt_tf_train_does
     assert untuned["convs"] == "1"
 
 
+def test_a_cached_untuned_baseline_from_before_hparams_were_recorded_is_named_without_retraining(tmp_path):
+    (tmp_path / "untuned.json").write_text(json.dumps({"score": 0.5, "epochs": 1, "seconds": 1.0}))
+    hypermodel = tiny_hypermodel()
+    hypermodel.fit = lambda *a, **k: pytest.fail("the cached baseline was trained again")
+    baseline = outputs.untuned_baseline(hypermodel, tmp_path, epochs=1)
+    assert baseline["score"] == 0.5 and baseline["hparams"] == hypermodel.untuned_hparams()
+    assert baseline["hparams"]["convs"] == 2 and baseline["hparams"]["depth"] == HuntConfig().depth
+
+
 def test_a_hyperband_rung_gets_a_learning_rate_schedule_over_its_own_epochs():
     hypermodel = tiny_hypermodel(n=8)  # batch 32: one step per epoch
     hypermodel.epochs = 15

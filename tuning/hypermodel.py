@@ -17,7 +17,7 @@ from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.crops import COLOUR_CONVS, auto_input
 from hunt_tf.data import from_pixels
-from hunt_tf.model import MIN_BACKBONE_SIZE, build_model
+from hunt_tf.model import MIN_BACKBONE_SIZE, build_model, resolved_convs
 from hunt_tf.splits import class_weights, decode_training_images, validation_split
 
 DEFAULTS = HuntConfig()
@@ -88,9 +88,16 @@ class HuntHyperModel(kt.HyperModel):
         train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
                                                                  folder.class_names, seed)
         model = cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
-                    epochs, jit_compile, seed, crop, config.convs or COLOUR_CONVS)
+                    epochs, jit_compile, seed, crop, resolved_convs(config))
         model.extra_fakes, model.validation = kind, config.validation
         return model
+
+    def untuned_hparams(self) -> dict:
+        """The untuned defaults for this search's data, as the space names them (what build(hp)
+        trains with an empty HyperParameters)."""
+        hp = kt.HyperParameters()
+        define_space(hp, self.image_size, self.decode_size, self.convs)
+        return dict(hp.values)
 
     def build(self, hp):
         # Each trial starts from a clean Keras state: without this, every finished trial's

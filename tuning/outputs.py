@@ -15,7 +15,6 @@ from pathlib import Path
 
 from gradient_hunt.atomic import atomic_write, write_json
 from gradient_hunt.errors import UserError
-from hunt_tf.crops import COLOUR_CONVS
 
 
 class NothingFinished(UserError):
@@ -50,7 +49,7 @@ def trial_rows(tuner):
     return rows
 
 
-def write_outputs(tuner, run_dir, untuned=None, data_settings=None, untuned_convs=COLOUR_CONVS):
+def write_outputs(tuner, run_dir, untuned=None, data_settings=None):
     """trials.csv (the untuned defaults as a row of their own) and best_hparams.json.
 
     `data_settings` (image size, resize mode) go into best_hparams.json's hparams too:
@@ -60,7 +59,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None, untuned_conv
     untuned_score = None if untuned is None else untuned["score"]
     if untuned is not None:
         rows.append({"trial": "untuned", "status": "COMPLETED", "score": untuned_score, "seconds": untuned["seconds"],
-                     **kt_defaults(data_settings, untuned_convs)})
+                     **untuned["hparams"]})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0)))  # best first, unscored last
     first = ["trial", "status", "score", "seconds"]
     fields = first + sorted({k for r in rows for k in r} - set(first))
@@ -78,7 +77,7 @@ def write_outputs(tuner, run_dir, untuned=None, data_settings=None, untuned_conv
         hparams = built_settings(best.hyperparameters)
         result = {"trial_id": best.trial_id, "score": best.score}
     else:  # the search found nothing better than the defaults: say so, and recommend them
-        hparams = dict(kt_defaults(data_settings, untuned_convs))
+        hparams = dict(untuned["hparams"])
         result = {"trial_id": "untuned", "score": untuned_score}
     result.update(objective="val_accuracy", untuned_score=untuned_score, hparams={**hparams, **(data_settings or {})})
     write_json(run_dir / "best_hparams.json", result)
@@ -95,31 +94,21 @@ def built_settings(hp) -> dict:
     return {k: getattr(config, k) for k in names if not k.startswith("tuner/") and hasattr(config, k)}
 
 
-def kt_defaults(data_settings=None, convs=COLOUR_CONVS):
-    """The untuned defaults as the search space names them, for the data the search decoded
-    (`convs`: the conv layers per block hunt_tf.crops.auto_convs chose for it)."""
-    import keras_tuner as kt
-
-    from tuning.hypermodel import define_space
-
-    d = data_settings or {}
-    hp = kt.HyperParameters()
-    define_space(hp, d.get("image_size", 64), d.get("source_size") or d.get("image_size", 64), convs)
-    return hp.values
-
-
 def untuned_baseline(hypermodel, run_dir, epochs):
-    """{score, epochs, seconds} of the untuned defaults, same data and epochs; cached for resumes."""
+    """{score, epochs, seconds, hparams} of the untuned defaults, same data and epochs; cached for
+    resumes. `hparams` names them as the search space does, for trials.csv and best_hparams.json."""
     import keras_tuner as kt
 
     path = Path(run_dir) / "untuned.json"
     if path.exists():
-        return json.loads(path.read_text())
+        baseline = json.loads(path.read_text())
+        baseline.setdefault("hparams", hypermodel.untuned_hparams())  # a file from before it was recorded
+        return baseline
     hp = kt.HyperParameters()
     start = time.time()
     history = hypermodel.fit(hp, hypermodel.build(hp), epochs=epochs, verbose=0)
     baseline = {"score": float(max(history.history["val_accuracy"])), "epochs": epochs,
-                "seconds": round(time.time() - start, 1)}
+                "seconds": round(time.time() - start, 1), "hparams": hypermodel.untuned_hparams()}
     write_json(path, baseline)
     return baseline
 

@@ -139,7 +139,7 @@ def run(args):
                      "extra_fakes": hypermodel.extra_fakes, "validation": hypermodel.validation}
     if sizes.resize_mode == "crop":
         data_settings["source_size"] = sizes.source_size
-    rows, best = write_outputs(tuner, run_dir, baseline, data_settings, untuned_convs=hypermodel.convs)
+    rows, best = write_outputs(tuner, run_dir, baseline, data_settings)
     print_table(rows)
     unfinished = [r["trial"] for r in rows if r["status"] in ("RUNNING", "INVALID")]
     if unfinished:  # e.g. a worker died after the others had stopped: nobody was left to retry its trial
