@@ -88,6 +88,18 @@ def to_array(img: Image.Image, channels: int = 3, background=(255, 255, 255)) ->
     return np.asarray(img.convert("RGB"))
 
 
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now (Linux MemAvailable; else all physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 class PixelBudget:
     """A semaphore counted in pixels: a decode waits while others hold the budget.
 

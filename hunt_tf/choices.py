@@ -20,6 +20,8 @@ EXTRA_FAKES = ("auto", "none", "resample", "noise", "resample+noise")
 INPUTS = ("auto", "rgb", "residual", "both")
 MODEL_INPUTS = INPUTS[1:]
 RESIDUAL_MIN_SIDE = 64
+# Where decoded training pixels live (hunt_tf.cache): auto = memory while they fit comfortably, else disk.
+CACHES = ("auto", "memory", "disk")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 # How a submission row's Id is made from a test file's path (relative to the test folder).

@@ -21,6 +21,7 @@ from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 from hunt_tf.choices import (
     ARCHITECTURES,
+    CACHES,
     EXTRA_FAKES,
     ID_STYLES,
     INPUTS,
@@ -46,6 +47,7 @@ CHOICES = {
     "precision": PRECISIONS,
     "jit": JIT_CHOICES,
     "strategy": STRATEGIES,
+    "cache": CACHES,
 }
 ID_HELP = ("how a submission Id is made from a test file: stem (name without extension, Kaggle's usual), "
            "name (with it), path (below the test folder); ids that would repeat are an error (default: stem)")

@@ -83,13 +83,52 @@ def from_pixels(images, labels, batch_size=32, training=False, augment="none", s
     With `crop` smaller than the images: a random crop of each image (training), else the centre one.
     """
     ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64)))
-    if crop and crop < images.shape[1]:
-        if training:
-            ds = ds.map(lambda x, y: (random_crop(x, crop, seed), y), num_parallel_calls=tf.data.AUTOTUNE)
-        else:
-            at = centre_offset(images.shape[1], crop)
-            ds = ds.map(lambda x, y: (x[at : at + crop, at : at + crop], y))
+    ds = cropped(ds, images.shape[1], crop, training, seed)
     return finish(ds, len(images), batch_size, training, augment, strength, seed)
+
+
+def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment="none", strength=1.0, seed=0,
+               crop=0, extra_fakes="none", fake_label=0):
+    """The same batches as `from_pixels`, streamed from a disk cache (hunt_tf.cache.PixelCache).
+
+    `rows` are cache records, `labels` and `keys` (the ids extra fakes are seeded by) theirs.
+    Training adds `extra_fakes` of the rows labelled `1 - fake_label`, made as each image streams
+    past (the same fakes `extra_fakes.add_extra_fakes` makes in memory), and shuffles through
+    a buffer of SHUFFLE_BYTES: memory holds the buffer and the batches, never the folder.
+    """
+    from hunt_tf import extra_fakes as fakes
+    from hunt_tf.cache import SHUFFLE_BYTES
+
+    ds = cache.dataset(rows, labels, keys, shuffle_seed=seed if training else None)
+    makers = fakes.parse(extra_fakes) if training else []
+    if makers:
+        def with_fakes(image, label, key):
+            made = tf.numpy_function(lambda x, k: fakes.fakes_of(x, int(k), extra_fakes, seed), [image, key], tf.uint8)
+            made = tf.reshape(made, (len(makers), *image.shape))
+            originals = tf.data.Dataset.from_tensors((image, label))
+            if_real = tf.data.Dataset.from_tensor_slices((made, tf.fill([len(makers)], tf.constant(fake_label, tf.int64))))
+            count = tf.where(label == 1 - fake_label, tf.constant(len(makers), tf.int64), tf.constant(0, tf.int64))
+            return originals.concatenate(if_real.take(count))
+
+        ds = ds.flat_map(with_fakes)
+    else:
+        ds = ds.map(lambda image, label, key: (image, label))
+    n = len(rows) + len(makers) * int(np.sum(np.asarray(labels) == 1 - fake_label))
+    # Filtered and flat-mapped streams have no known length; Keras needs it for its progress and
+    # epochs (else every epoch ends in "ran out of data").
+    ds = cropped(ds.apply(tf.data.experimental.assert_cardinality(n)), cache.size, crop, training, seed)
+    return finish(ds, n, batch_size, training, augment, strength, seed,
+                  buffer=max(1, min(n, SHUFFLE_BYTES // (cache.record_bytes or 1))))
+
+
+def cropped(ds, source, crop, training, seed):
+    """A random crop of each (image, label) for training, the centre one otherwise; none when `crop` covers the image."""
+    if not crop or crop >= source:
+        return ds
+    if training:
+        return ds.map(lambda x, y: (random_crop(x, crop, seed), y), num_parallel_calls=tf.data.AUTOTUNE)
+    at = centre_offset(source, crop)
+    return ds.map(lambda x, y: (x[at : at + crop, at : at + crop], y))
 
 
 def random_crop(image, crop, seed=0):
@@ -100,10 +139,10 @@ def random_crop(image, crop, seed=0):
     return image[y : y + crop, x : x + crop, :]
 
 
-def finish(ds, n, batch_size, training, augment, strength, seed):
-    """uint8 (image, label) pairs -> shuffled, augmented float32 batches."""
+def finish(ds, n, batch_size, training, augment, strength, seed, buffer=None):
+    """uint8 (image, label) pairs -> shuffled (through a buffer of all `n`, or `buffer`), augmented float32 batches."""
     if training:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(buffer or n, seed=seed, reshuffle_each_iteration=True)
     per_image = image_augmenter(augment, strength, seed) if training else None
     if per_image is not None:
         ds = ds.map(lambda x, y: (per_image(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)

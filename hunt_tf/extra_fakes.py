@@ -62,14 +62,21 @@ def parse(kind: str) -> list[str]:
     return [] if kind == "none" else kind.split("+")
 
 
-def made(pixels: np.ndarray, kind="resample", seed=0) -> np.ndarray:
+def made(pixels: np.ndarray, kind="resample", seed=0, keys=None) -> np.ndarray:
     """Extra fakes (uint8, same image shape): one per image from each maker of `kind`, makers in
-    order, reproducible from `seed`."""
-    rng = np.random.default_rng(seed)
+    order. Each image's fakes are drawn from (seed, its key, the maker), keys default 0..N-1: the
+    same image gets the same fakes whichever others it comes with (in memory or streamed)."""
     names = parse(kind)
     if not len(pixels) or not names:
         return pixels[:0].copy()
-    return np.concatenate([np.stack([MAKERS[name](p, rng) for p in pixels]) for name in names])
+    keys = np.arange(len(pixels)) if keys is None else np.asarray(keys)
+    return np.concatenate([np.stack([MAKERS[name](p, np.random.default_rng((seed, int(k), m)))
+                                     for p, k in zip(pixels, keys)]) for m, name in enumerate(names)])
+
+
+def fakes_of(image: np.ndarray, key: int, kind="resample", seed=0) -> np.ndarray:
+    """The extra fakes of one image, (makers, H, W, 3): rows of `made` for that image."""
+    return np.stack([MAKERS[name](image, np.random.default_rng((seed, key, m))) for m, name in enumerate(parse(kind))])
 
 
 def real_class(class_names) -> int | None:
@@ -85,13 +92,15 @@ def resolve(kind: str, decode_size: int, class_names) -> str:
     return "resample" if decode_size < RESIDUAL_MIN_SIDE and real_class(class_names) is not None else "none"
 
 
-def add_extra_fakes(kind, pixels, labels, class_names, seed=0):
-    """Training arrays with `kind` extra fakes (one per Real image and maker) appended as the other class."""
+def add_extra_fakes(kind, pixels, labels, class_names, seed=0, keys=None):
+    """Training arrays with `kind` extra fakes (one per Real image and maker) appended as the other
+    class; `keys` (one per row, default 0..N-1) seed each image's fakes (see `made`)."""
     if not parse(kind):
         return pixels, labels
     real = real_class(class_names)
     if real is None:
         raise SettingsError(f"--extra-fakes {kind} needs two classes, one of them named Real; found {class_names}")
-    extra = made(pixels[labels == real], kind, seed)
+    keys = np.arange(len(pixels)) if keys is None else np.asarray(keys)
+    extra = made(pixels[labels == real], kind, seed, keys[labels == real])
     fake_labels = np.full(len(extra), 1 - real, dtype=labels.dtype)
     return np.concatenate([pixels, extra]), np.concatenate([labels, fake_labels])

@@ -44,13 +44,22 @@ def submission_ids(records, root, style="stem") -> list[str]:
     return ids
 
 
+# Images predicted (and, from files, decoded) per step: memory for this many, however many there are.
+CHUNK = 1024
+
+
 def predict_pixels(model, pixels, batch_size=64, tta=False):
-    """Class probabilities for uint8 images; `tta` also averages in the mirrored images.
+    """Class probabilities for uint8 images (an array, or anything sliced into one such as
+    hunt_tf.cache.CachedRows); `tta` also averages in the mirrored images.
 
     Images larger than the model's input (crop mode) are predicted as the mean over a grid of
-    crops that covers them (hunt_tf.crops). The pixels go in as uint8: Keras casts each batch
-    to the model's input dtype, so a large test set is never held as float32 all at once.
+    crops that covers them (hunt_tf.crops). The pixels go in as uint8, CHUNK at a time: Keras
+    casts each batch to the model's input dtype, so a large set is never held as float32.
     """
+    if len(pixels) > CHUNK or not isinstance(pixels, np.ndarray):
+        parts = [predict_pixels(model, np.asarray(pixels[s : s + CHUNK]), batch_size, tta)
+                 for s in range(0, len(pixels), CHUNK)]
+        return np.concatenate(parts) if parts else np.zeros((0, model.output_shape[-1]), np.float32)
 
     def predict(images):
         probs = model.predict(images, batch_size=batch_size, verbose=0)
@@ -70,10 +79,12 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
 
     `image_size` is the decode size (HuntConfig.decode_size): the crop source in crop mode."""
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
-    pixels, decoded = decode_all([records[i] for i in readable], image_size, resize_mode, progress)
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
-    if decoded.any():
-        probs[np.array(readable)[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
+    for start in range(0, len(readable), CHUNK):  # decoded a chunk at a time: a Test folder of any size
+        chunk = np.array(readable[start : start + CHUNK])
+        pixels, decoded = decode_all([records[i] for i in chunk], image_size, resize_mode, progress)
+        if decoded.any():
+            probs[chunk[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
     labels = predict_labels(probs, threshold)
     return [class_names[i] for i in labels], probs
 

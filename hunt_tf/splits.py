@@ -91,13 +91,20 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
 def decode_training_images(folder, image_size, resize_mode):
     """Decode Train/ once; files that fail here (truncated after the header) leave training."""
     pixels, ok = files.decode_all(folder.train, image_size, resize_mode)
-    if not ok.all():
+    kept, labels = keep_decoded(folder, ok)
+    return (pixels if len(kept) == len(pixels) else pixels[kept]), labels
+
+
+def keep_decoded(folder, ok):
+    """Drop the training records whose pixels did not decode (`ok` False) from `folder`; returns
+    (the kept records' positions in the old list, their labels)."""
+    kept = np.flatnonzero(ok)
+    if len(kept) < len(folder.train):
         folder.skipped += [r for r, good in zip(folder.train, ok) if not good]
-        folder.train = [r for r, good in zip(folder.train, ok) if good]
-        pixels = pixels[ok]
+        folder.train = [folder.train[i] for i in kept]
     if len(set(folder.labels.tolist())) < 2:
         raise DataError("fewer than two classes have readable images")
-    return pixels, folder.labels
+    return kept, folder.labels
 
 
 def class_weights(labels, num_classes) -> dict:

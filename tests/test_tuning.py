@@ -133,8 +133,8 @@ def test_resume_does_not_redo_finished_trials(data, tmp_path, monkeypatch):
     assert len(fits) == 3  # the untuned baseline, then 2 trials
     assert search.main([str(data), "--run", run, "--tuner", "random", "--trials", "3", *FAST]) == 0
     assert len(fits) == 4  # only the new trial ran; the baseline is remembered
-    assert search.main([str(data), "--run", run, "--tuner", "random", "--trials", "2", "--fresh", *FAST]) == 0
-    assert len(fits) == 7
+    assert search.main([str(data), "--run", run, "--tuner", "random", "--trials", "1", "--fresh", *FAST]) == 0
+    assert len(fits) == 6  # --fresh forgets both: the baseline and one trial again
 
 
 def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
@@ -155,6 +155,7 @@ def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
         assert config[key] == value, key
 
 
+@pytest.mark.slow  # ~30 s: a whole multi-trial search
 def test_trials_caps_every_tuner_hyperband_included(data, tmp_path):
     run = tmp_path / "tune"
     assert search.main([str(data), "--run", str(run), "--tuner", "hyperband", "--trials", "3", "--max-epochs", "3",
@@ -386,6 +387,7 @@ def test_a_distributed_search_ends_when_its_budget_does(data, tmp_path):
     assert best["score"] is not None
 
 
+@pytest.mark.slow  # ~30 s: a whole multi-trial search
 def test_a_search_process_that_has_grown_is_replaced_and_the_search_resumes(data, tmp_path, capfd):
     # --recycle-mb 0.001: every trial after the first "grows" memory, so each process runs two
     # trials and asks to be replaced; the search still ends with all its trials, each run once.

@@ -86,7 +86,7 @@ class HuntHyperModel(kt.HyperModel):
         # Trials train on what `hunt-tf train` would: the same extra fakes, training rows only.
         kind = extra_fakes.resolve(config.extra_fakes, config.decode_size, folder.class_names)
         train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
-                                                                 folder.class_names, seed)
+                                                                 folder.class_names, seed, keys=train_idx)
         model = cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
                     epochs, jit_compile, seed, crop, resolved_convs(config))
         model.extra_fakes, model.validation = kind, config.validation

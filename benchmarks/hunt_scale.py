@@ -1,0 +1,131 @@
+"""How hunt training's memory and speed grow with the folder: `--cache memory` vs `--cache disk`
+vs load-everything-then-fit, at several folder sizes (issue #12).
+
+    .venv/bin/python benchmarks/hunt_scale.py --sizes 2000 10000 [--root runs/hunt-scale]
+
+For each size, a synthetic folder of mixed PNG/JPEG images of 256-512 px is made once (in
+parallel, ROOT/data-N); then each approach runs in its own process under /usr/bin/time, and
+the table gives its peak resident memory and the training images/s of its last epoch (Keras's
+own ms/step, so decoding and the first epoch's tracing are left out). The hunt runs use
+`hunt-tf train` with the default crop mode (each image decoded once to its central 256 px, 128 px
+crops) and a small CNN, so that the pipeline, not the convolutions, decides the speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SMALL_CNN = ["--filters", "8", "--depth", "2", "--convs", "1", "--input", "rgb", "--extra-fakes", "none",
+             "--precision", "float32", "--val-split", "0.1", "--patience", "99"]
+
+
+def make_image(args):
+    import numpy as np
+    from PIL import Image
+
+    root, i = args
+    rng = np.random.default_rng((7, i))
+    side = int(rng.integers(256, 513))
+    # Smooth colour fields plus noise: they compress like photographs, not like pure noise.
+    img = Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((side, side), Image.BICUBIC)
+    arr = np.asarray(img).astype(np.int16) + rng.integers(-20, 21, (side, side, 3))
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    d = Path(root) / "Train" / ("AI" if i % 2 else "Real")
+    if i % 4 < 2:
+        img.save(d / f"{i:06d}.png", compress_level=1)
+    else:
+        img.save(d / f"{i:06d}.jpg", quality=90)
+
+
+def make_folder(root: Path, n: int):
+    if (root / "done").exists():
+        return
+    for name in ("AI", "Real"):
+        (root / "Train" / name).mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(make_image, [(str(root), i) for i in range(n)], chunksize=64))
+    (root / "done").write_text(str(n))
+
+
+def timed(cmd, env=None):
+    """(return code, peak resident MB, stdout+stderr) of a command under /usr/bin/time."""
+    out = subprocess.run(["/usr/bin/time", "-f", "PEAK_KB %M", *map(str, cmd)], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    text = out.stdout + out.stderr
+    peak = re.findall(r"PEAK_KB (\d+)", text)
+    return out.returncode, (int(peak[-1]) / 1024 if peak else None), text
+
+
+def last_epoch_images_per_s(log: str, batch: int):
+    steps = re.findall(r"(\d+)/\d+ - \S+ - ([\d.]+)(ms|s)/step", log)
+    if not steps:
+        return None
+    _, t, unit = steps[-1]
+    return batch / (float(t) / (1000 if unit == "ms" else 1))
+
+
+def run_hunt(data: Path, run: Path, cache: str, epochs: int, cache_dir: Path):
+    cmd = [BIN / "hunt-tf", "train", data, "--run", run, "--fresh", "--epochs", epochs, "--cache", cache, *SMALL_CNN]
+    # A cache of its own per benchmark root, emptied first: decoding is part of the disk run.
+    subprocess.run(["rm", "-rf", str(cache_dir)], check=True)
+    rc, peak, log = timed(cmd, {"XDG_CACHE_HOME": str(cache_dir)})
+    return {"rc": rc, "peak_mb": peak, "images_per_s": last_epoch_images_per_s(log, 32), "tail": log[-400:] if rc else ""}
+
+
+def run_load_then_fit(data: Path, epochs: int):
+    code = f"""
+import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); sys.path.insert(0, {str(ROOT)!r})
+from hunt_speed import run_baseline
+run_baseline({str(data)!r}, 128, {epochs})
+"""
+    # The load-then-fit script resizes whole images to 128 px (no crops): it keeps float32 of all of them.
+    rc, peak, log = timed([sys.executable, "-c", code])
+    return {"rc": rc, "peak_mb": peak, "images_per_s": None, "tail": log[-400:] if rc else ""}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
+    p.add_argument("--approaches", nargs="+", default=["memory", "disk", "load-then-fit"])
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--root", type=Path, default=ROOT / "runs" / "hunt-scale")
+    args = p.parse_args()
+    log = args.root / "results.jsonl"
+    args.root.mkdir(parents=True, exist_ok=True)
+    results = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    done = {(r["images"], r["approach"]) for r in results}
+    for n in args.sizes:
+        data = args.root / f"data-{n}"
+        make_folder(data, n)
+        for approach in args.approaches:
+            if (n, approach) in done:
+                continue
+            if approach == "load-then-fit":
+                row = run_load_then_fit(data, args.epochs)
+            else:
+                row = run_hunt(data, args.root / "runs" / f"{approach}-{n}", approach, args.epochs,
+                               args.root / "cache")
+            row |= {"images": n, "approach": approach}
+            print(json.dumps(row), flush=True)
+            with open(log, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            results.append(row)
+    print("\n| images | approach | peak memory (GB) | training images/s (last epoch) |\n| --- | --- | --- | --- |")
+    for r in sorted(results, key=lambda r: (r["images"], r["approach"])):
+        peak = f"{r['peak_mb'] / 1024:.2f}" if r["peak_mb"] else "?"
+        speed = f"{r['images_per_s']:.0f}" if r["images_per_s"] else ""
+        print(f"| {r['images']:,} | {r['approach']} | {peak}{'' if r['rc'] == 0 else ' (failed, rc ' + str(r['rc']) + ')'}"
+              f" | {speed} |")
+
+
+if __name__ == "__main__":
+    main()

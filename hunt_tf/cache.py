@@ -1,0 +1,189 @@
+"""Decoded pixels on disk, for folders larger than memory (`hunt-tf train --cache disk`).
+
+    cache = PixelCache.build(folder.train, size=256, mode="crop")    # decodes once, or finds it
+    ds = cache.dataset(rows, labels, shuffle_seed=0)                 # streams (uint8 image, label)
+    pixels = cache.rows([3, 17, 42])                                 # random access, a few rows
+
+Each image is one fixed-length record (size x size x 3 uint8), in file order, in shards of
+about SHARD_BYTES; training streams the shards with parallel reads and a shuffle buffer
+(tf.data.FixedLengthRecordDataset: no parsing, nothing mapped into the process), so memory
+holds the buffer, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
+keyed by the files (path, size, modification time) and the decode settings: every run and
+tuning trial on the same data and size reuses it, and any change builds a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from gradient_hunt.cache import cache_dir
+from gradient_hunt.images import available_memory
+from hunt_tf.files import decode_all
+
+VERSION = 1  # bump when the record layout changes: old caches are then never read
+SHARD_BYTES = 256 << 20  # 256 MB files: enough of them to interleave, few enough to open
+SHUFFLE_BYTES = 256 << 20  # the training shuffle buffer holds this much decoded pixels
+DECODE_CHUNK = 512  # images decoded (in parallel) per write: bounds the memory of building
+# --cache auto: keep decoded pixels in memory while they take at most this share of the
+# memory available now (a run holds them about twice, plus the model and the batches).
+MEMORY_SHARE = 0.25
+
+
+def decoded_bytes(n_images: int, size: int) -> int:
+    return n_images * size * size * 3
+
+
+def choose_cache(kind: str, n_images: int, size: int) -> str:
+    """"auto" made concrete: memory while the decoded folder fits comfortably, else disk."""
+    if kind != "auto":
+        return kind
+    return "memory" if decoded_bytes(n_images, size) <= MEMORY_SHARE * available_memory() else "disk"
+
+
+def cache_key(records, size: int, mode: str) -> str:
+    """A digest of what the pixels depend on: every file (path, bytes, mtime), the size and mode."""
+    h = hashlib.sha256(f"v{VERSION} {size} {mode} {len(records)}\n".encode())
+    for r in records:
+        stat = os.stat(r.path)
+        h.update(f"{os.path.abspath(r.path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+class PixelCache:
+    """The decoded images of one list of records at one decode setting, in shards on disk."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        meta = json.loads((self.path / "meta.json").read_text())
+        self.size, self.n, self.per_shard = meta["size"], meta["n"], meta["per_shard"]
+        self.errors = meta["errors"]  # {record index: why it did not decode}
+        self.record_bytes = self.size * self.size * 3
+        self.shards = [self.path / f"shard-{k:05d}.u8" for k in range(-(-self.n // self.per_shard))]
+
+    @property
+    def ok(self) -> np.ndarray:
+        ok = np.ones(self.n, dtype=bool)
+        ok[[int(i) for i in self.errors]] = False
+        return ok
+
+    @classmethod
+    def build(cls, records, size: int, mode: str, root: Path | None = None, progress=True) -> PixelCache:
+        """The cache of these records (decoded now, unless an identical one exists). Files that
+        fail to decode are marked on their record (`error`), as `files.decode_all` does."""
+        records = list(records)
+        root = Path(root) if root else cache_dir() / "pixels"
+        path = root / cache_key(records, size, mode)
+        if not (path / "meta.json").exists():
+            cls._write(path, records, size, mode, progress)
+        else:
+            print(f"decoded pixels: reusing the disk cache {path}")
+        cache = cls(path)
+        for i, why in cache.errors.items():
+            records[int(i)].error = why
+        return cache
+
+    @staticmethod
+    def _write(path: Path, records, size, mode, progress):
+        per_shard = max(1, SHARD_BYTES // (size * size * 3))
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        print(f"decoded pixels: writing a disk cache of {len(records)} images at {size}px "
+              f"({decoded_bytes(len(records), size) / 2**30:.1f} GB) to {path}")
+        errors = {}
+        for start in range(0, len(records), DECODE_CHUNK):
+            chunk = records[start : start + DECODE_CHUNK]
+            pixels, ok = decode_all(chunk, size, mode, progress=progress)
+            errors.update({str(start + i): chunk[i].error for i in np.flatnonzero(~ok)})
+            _append(tmp, start, pixels, per_shard)
+        (tmp / "meta.json").write_text(json.dumps({"size": size, "mode": mode, "n": len(records),
+                                                   "per_shard": per_shard, "errors": errors}))
+        try:
+            tmp.rename(path)  # whole or not at all: a crash mid-way leaves only a .tmp directory
+        except OSError:  # another process finished the same cache first
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def rows(self, indices) -> np.ndarray:
+        """uint8 (len(indices), size, size, 3) read from the shards (a few reads, nothing kept open)."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        out = np.empty((len(indices), self.size, self.size, 3), np.uint8)
+        for k, i in enumerate(indices):
+            shard, at = divmod(int(i), self.per_shard)
+            with open(self.shards[shard], "rb") as f:
+                f.seek(at * self.record_bytes)
+                f.readinto(memoryview(out[k]).cast("B"))
+        return out
+
+    def chunks(self, indices, chunk=1024):
+        """rows() of `indices` in order, `chunk` at a time: memory for one chunk, however many there are."""
+        indices = np.asarray(indices, dtype=np.int64)
+        for start in range(0, len(indices), chunk):
+            yield self.rows(indices[start : start + chunk])
+
+    def dataset(self, indices, labels, keys=None, shuffle_seed=None):
+        """tf.data of (uint8 image, int64 label, int64 key) for the records at `indices` (labels and
+        keys, default the indices, in the same order). With a seed, the shards are read in a new
+        order each epoch, interleaved; without one, in file order (validation). Records come in
+        file order within a shard: the caller shuffles (hunt_tf.data.from_cache)."""
+        import tensorflow as tf
+
+        indices = np.asarray(indices, dtype=np.int64)
+        label_of = np.full(self.n, -1, dtype=np.int64)  # -1: not in this dataset
+        label_of[indices] = np.asarray(labels, dtype=np.int64)
+        key_of = np.zeros(self.n, dtype=np.int64)
+        key_of[indices] = indices if keys is None else np.asarray(keys, dtype=np.int64)
+        label_of, key_of = tf.constant(label_of), tf.constant(key_of)
+        starts = np.arange(len(self.shards), dtype=np.int64) * self.per_shard
+        size, record_bytes = self.size, self.record_bytes
+
+        def read(path, start):
+            return tf.data.FixedLengthRecordDataset(path, record_bytes, buffer_size=1 << 20).enumerate(start=start)
+
+        def decode(i, raw):
+            return tf.reshape(tf.io.decode_raw(raw, tf.uint8), (size, size, 3)), tf.gather(label_of, i), tf.gather(key_of, i)
+
+        shards = tf.data.Dataset.from_tensor_slices(([str(s) for s in self.shards], starts))
+        if shuffle_seed is not None and len(self.shards) > 1:
+            shards = shards.shuffle(len(self.shards), seed=shuffle_seed, reshuffle_each_iteration=True)
+        # Training reads four shards at once (mixing them); validation one after another.
+        cycle = min(4, len(self.shards)) if shuffle_seed is not None else 1
+        ds = shards.interleave(read, cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.filter(lambda i, raw: tf.gather(label_of, i) >= 0)
+        return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _append(directory: Path, start: int, pixels: np.ndarray, per_shard: int):
+    """Write the rows of `pixels` (record indices start...) to the shard files they belong in."""
+    i = 0
+    while i < len(pixels):
+        shard, at = divmod(start + i, per_shard)
+        take = min(len(pixels) - i, per_shard - at)
+        with open(directory / f"shard-{shard:05d}.u8", "ab") as f:
+            f.write(np.ascontiguousarray(pixels[i : i + take]).tobytes())
+        i += take
+
+
+class CachedRows:
+    """Some rows of a cache, read only when indexed: `rows[i]` is one uint8 image, `rows[a:b]` and
+    `rows[[i, j]]` arrays of them; `take` selects rows without reading any."""
+
+    def __init__(self, cache: PixelCache, indices):
+        self.cache, self.indices = cache, np.asarray(indices, dtype=np.int64)
+        self.shape = (len(self.indices), cache.size, cache.size, 3)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, which):
+        if isinstance(which, (int, np.integer)):
+            return self.cache.rows([self.indices[which]])[0]
+        return self.cache.rows(self.indices[which if isinstance(which, slice) else np.asarray(which, dtype=np.int64)])
+
+    def take(self, which) -> CachedRows:
+        return CachedRows(self.cache, self.indices[np.asarray(which, dtype=np.int64)])
