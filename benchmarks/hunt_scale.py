@@ -2,6 +2,7 @@
 vs load-everything-then-fit, at several folder sizes (issue #12).
 
     .venv/bin/python benchmarks/hunt_scale.py --sizes 2000 10000 [--root runs/hunt-scale]
+    .venv/bin/python benchmarks/hunt_scale.py --large 20000 --test-links 50000
 
 For each size, a synthetic folder of mixed PNG/JPEG images of 256-512 px is made once (in
 parallel, ROOT/data-N); then each approach runs in its own process under /usr/bin/time, and
@@ -9,6 +10,11 @@ the table gives its peak resident memory and the training images/s of its last e
 own ms/step, so decoding and the first epoch's tracing are left out). The hunt runs use
 `hunt-tf train` with the default crop mode (each image decoded once to its central 256 px, 128 px
 crops) and a small CNN, so that the pipeline, not the convolutions, decides the speed.
+
+`--large N` checks the issue's two single-run bars instead: `hunt-tf train DATA --image-size
+256 --cache disk` on N images of 256-384 px (one epoch of the small CNN: the bar is memory),
+with a 1,000-image Test folder; then `hunt-tf predict` on a Test folder of `--test-links`
+entries (symbolic links to the Train files, each its own id): peak memory and ids answered.
 """
 
 from __future__ import annotations
@@ -32,28 +38,59 @@ def make_image(args):
     import numpy as np
     from PIL import Image
 
-    root, i = args
+    root, i, largest, where = args
     rng = np.random.default_rng((7, i))
-    side = int(rng.integers(256, 513))
+    side = int(rng.integers(256, largest + 1))
     # Smooth colour fields plus noise: they compress like photographs, not like pure noise.
     img = Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((side, side), Image.BICUBIC)
     arr = np.asarray(img).astype(np.int16) + rng.integers(-20, 21, (side, side, 3))
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    d = Path(root) / "Train" / ("AI" if i % 2 else "Real")
+    d = Path(root) / (where or "Train/" + ("AI" if i % 2 else "Real"))
     if i % 4 < 2:
         img.save(d / f"{i:06d}.png", compress_level=1)
     else:
         img.save(d / f"{i:06d}.jpg", quality=90)
 
 
-def make_folder(root: Path, n: int):
+def make_folder(root: Path, n: int, largest=512, n_test=0):
     if (root / "done").exists():
         return
-    for name in ("AI", "Real"):
-        (root / "Train" / name).mkdir(parents=True, exist_ok=True)
+    for name in ("Train/AI", "Train/Real", "Test"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    jobs = [(str(root), i, largest, "") for i in range(n)] + [(str(root), n + i, largest, "Test") for i in range(n_test)]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(make_image, [(str(root), i) for i in range(n)], chunksize=64))
+        list(pool.map(make_image, jobs, chunksize=64))
     (root / "done").write_text(str(n))
+
+
+def run_large(root: Path, n: int, test_links: int):
+    """The issue's bars: train with the disk cache on N images of 256-384 px, then predict many."""
+    data = root / f"large-{n}"
+    make_folder(data, n, largest=384, n_test=1000)
+    run = root / "runs" / f"large-{n}"
+    cmd = [BIN / "hunt-tf", "train", data, "--run", run, "--fresh", "--image-size", "256", "--cache", "disk",
+           "--epochs", "1", *SMALL_CNN]
+    subprocess.run(["rm", "-rf", str(root / "cache")], check=True)
+    rc, peak, log = timed(cmd, {"XDG_CACHE_HOME": str(root / "cache")})
+    answered = len((run / "submission.csv").read_text().splitlines()) - 1 if rc == 0 else 0
+    rows = [{"bar": f"train --image-size 256 --cache disk, {n:,} images of 256-384 px", "rc": rc, "peak_mb": peak,
+             "ids": f"{answered} of 1000", "tail": log[-600:] if rc else ""}]
+    links = root / f"links-{test_links}"
+    if not (links / "done").exists():
+        links.mkdir(parents=True, exist_ok=True)
+        sources = sorted((data / "Train").rglob("*.*"))
+        for i in range(test_links):
+            src = sources[i % len(sources)]
+            (links / f"t{i:06d}{src.suffix}").symlink_to(src.resolve())
+        (links / "done").write_text("")
+    out = root / "runs" / f"predict-{test_links}.csv"
+    rc, peak, log = timed([BIN / "hunt-tf", "predict", "--run", run, "--images", links, "--out", out])
+    answered = len(out.read_text().splitlines()) - 1 if rc == 0 else 0
+    rows.append({"bar": f"predict {test_links:,} test images", "rc": rc, "peak_mb": peak,
+                 "ids": f"{answered} of {test_links}", "tail": log[-600:] if rc else ""})
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
 
 
 def timed(cmd, env=None):
@@ -98,7 +135,13 @@ def main():
     p.add_argument("--approaches", nargs="+", default=["memory", "disk", "load-then-fit"])
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--root", type=Path, default=ROOT / "runs" / "hunt-scale")
+    p.add_argument("--large", type=int, help="check the single-run bars on this many images instead (see above)")
+    p.add_argument("--test-links", type=int, default=50000)
     args = p.parse_args()
+    if args.large:
+        for row in run_large(args.root, args.large, args.test_links):
+            print(f"| {row['bar']} | {row['peak_mb'] / 1024:.2f} GB | {row['ids']} |")
+        return
     log = args.root / "results.jsonl"
     args.root.mkdir(parents=True, exist_ok=True)
     results = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

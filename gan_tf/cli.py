@@ -53,7 +53,7 @@ def _add_train(sub):
                         "faster (cached per machine), else float32")
     p.add_argument("--jit", choices=JIT_CHOICES, help="XLA compilation; auto (default) = on for GPU, off for CPU")
     p.add_argument("--strategy", choices=STRATEGIES,
-                   help="tf.distribute strategy; multi-worker reads TF_CONFIG (default: default)")
+                   help="tf.distribute strategy: default, or mirrored for several local GPUs (multi-worker: hunt-tf only, for now)")
 
 
 def _add_sample(sub):

@@ -37,6 +37,11 @@ def check_options(config: GANConfig) -> None:
         raise RunError(str(err)) from None
     if config.r1_weight < 0 or not 0 <= config.ada_target <= 1 or config.time_limit < 0:
         raise RunError("--r1-weight and --time-limit must be >= 0, --ada-target in [0, 1]")
+    if config.strategy == "multi-worker":
+        # Each worker's clock would end training at another epoch (--time-limit), and every
+        # worker would write the run: the workers must first agree on both (issue #12).
+        raise RunError("gan-tf train does not run across processes yet; use --strategy default or mirrored "
+                       "(hunt-tf train supports --strategy multi-worker)")
 
 
 def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:

@@ -127,6 +127,9 @@ def make_strategy(name: str, tf):
     if name == "multi-worker":
         if "TF_CONFIG" not in os.environ:
             raise RuntimeSettingError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task)")
+        from gradient_hunt.multi_worker import mend_keras_fit
+
+        mend_keras_fit()  # Keras 3's fit fails under this strategy as released (see gradient_hunt.multi_worker)
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise RuntimeSettingError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
@@ -160,7 +163,11 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
         raise RuntimeSettingError(f"unknown jit setting {jit!r}; choose from {', '.join(JIT_CHOICES)}")
     # The strategy before the probe: multi-worker collectives must be set up before any op runs.
     chosen_strategy = make_strategy(strategy, tf)
-    policy, reason = choose_precision(precision, tf, gpus, probe)
+    if strategy == "multi-worker" and precision == "auto" and not gpus:
+        # A timed probe could choose differently on each worker, and their all-reduces must agree.
+        policy, reason = "float32", "multi-worker on CPUs: pass --precision to choose another"
+    else:
+        policy, reason = choose_precision(precision, tf, gpus, probe)
     keras.mixed_precision.set_global_policy(policy)
     jit_compile = bool(gpus) if jit == "auto" else jit == "on"
     return Runtime(

@@ -31,8 +31,9 @@ SHARD_BYTES = 256 << 20  # 256 MB files: enough of them to interleave, few enoug
 SHUFFLE_BYTES = 256 << 20  # the training shuffle buffer holds this much decoded pixels
 DECODE_CHUNK = 512  # images decoded (in parallel) per write: bounds the memory of building
 # --cache auto: keep decoded pixels in memory while they take at most this share of the
-# memory available now (a run holds them about twice, plus the model and the batches).
-MEMORY_SHARE = 0.25
+# memory available now: a run in memory peaked at about 4x its pixels (7.9 GB for 2.0 GB,
+# benchmarks/hunt_scale.py), so this leaves 60% of what is free to everything else.
+MEMORY_SHARE = 0.1
 
 
 def decoded_bytes(n_images: int, size: int) -> int:

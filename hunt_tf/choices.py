@@ -34,6 +34,9 @@ ID_STYLES = ("stem", "name", "path")
 PRESETS = {
     "none": {},
     "light": {"flip": True},
+    # Whole-pixel shifts (reflect-padded, even offsets) change no pixel's value: unlike the
+    # interpolating geometry of "standard", they leave a generator's pixel-level traces intact.
+    "shift": {"flip": True, "shift": 0.125},
     "standard": {"flip": True, "rotation": 0.03, "zoom": 0.05, "translation": 0.05, "contrast": 0.1},
     "robust": {"flip": True, "blur": 0.3, "jpeg": 0.3},
     "strong": {"flip": True, "rotation": 0.05, "zoom": 0.1, "translation": 0.1, "contrast": 0.2,

@@ -148,6 +148,9 @@ def cmd_train(args):
                 if getattr(args, f.name) is not None}
     report = train.train(args.data, args.run, settings, hparams=args.hparams, tta=args.tta, fresh=args.fresh,
                          ids=args.ids)
+    if report.get("worker"):
+        print(f"{report['worker']}: trained in step with the chief, which writes {args.run}")
+        return
     print(format_report(report))
     if "submission" in report:
         print(f"submission: {report['submission']} ({report['n_test']} rows)")

@@ -25,7 +25,7 @@ class HuntConfig(Settings):
     resize_mode: str = "auto"  # auto (crop for images of 128 px and more, else resize) | resize | crop (random native crops of the central square; prediction combines a grid of them) | pad
     source_size: int = 0  # crop mode: the central native-resolution square decoded per image (0 = from the data, at most 256)
     input: str = "auto"  # auto (residual for the cnn on images decoded at 64 px or more, else rgb) | rgb | residual (NPR: pixel minus its 2x2 cell's anchor; generator traces) | both; residual and both: cnn backbone only
-    augment: str = "light"  # none | light (flip) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
+    augment: str = "light"  # none | light (flip) | shift (flip, whole-pixel shifts) | standard (+ geometry, contrast) | robust (flip, blur, JPEG) | strong
     aug_strength: float = 1.0  # scales every augmentation range / probability
     extra_fakes: str = "auto"  # auto (resample for images decoded under 64 px with a Real class, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI | noise: with pixel-independent speckle | resample+noise: one of each (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
@@ -56,7 +56,7 @@ class HuntConfig(Settings):
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
     strategy: str = "default"  # default, mirrored (local GPUs), multi-worker (TF_CONFIG)
-    cache: str = "auto"  # decoded training pixels: memory | disk (streamed from ~/.cache/gradient-hunt/pixels, reused while files and sizes are unchanged) | auto (memory while they take under a quarter of the memory available)
+    cache: str = "auto"  # decoded training pixels: memory | disk (streamed from ~/.cache/gradient-hunt/pixels, reused while files and sizes are unchanged) | auto (memory while they take under a tenth of the memory available: a run peaks at ~4x)
 
 
     @property

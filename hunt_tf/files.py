@@ -151,21 +151,18 @@ def decode_all(records, size, mode="resize", progress=True):
     so a folder of huge photos decodes them one at a time.
     """
     records = list(records)
+    pixels = np.zeros((len(records), size, size, 3), np.uint8)
 
-    def load(record):
+    def load(i):  # each thread writes its row in place: the folder is held once, not twice
         try:
-            return load_pixels(record.path, size, mode)
+            pixels[i] = load_pixels(records[i].path, size, mode)
+            return True
         except DECODE_ERRORS as err:
-            record.error = _reason(err, record.path)
-            return None
+            records[i].error = _reason(err, records[i].path)
+            return False
 
     weights = [max(1, r.width * r.height) for r in records]
-    decoded = parallel_map(load, records, "decoding", progress, weights=weights)
-    ok = np.array([d is not None for d in decoded], dtype=bool)
-    pixels = np.zeros((len(records), size, size, 3), np.uint8)
-    for i, d in enumerate(decoded):
-        if d is not None:
-            pixels[i] = d
+    ok = np.array(parallel_map(load, range(len(records)), "decoding", progress, weights=weights), dtype=bool)
     if not ok.all():
         bad = [r for r, good in zip(records, ok) if not good]
         warnings.warn(f"{len(bad)} file(s) could not be decoded: {_names(bad)}", stacklevel=2)

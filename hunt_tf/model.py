@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import layers, regularizers
 
+from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
 from hunt_tf.choices import ARCHITECTURES, BACKBONES
@@ -25,6 +26,7 @@ from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
 from hunt_tf.residual import pixel_features
 
+tf = import_tensorflow()
 MIN_BACKBONE_SIZE = 32  # keras.applications refuses smaller inputs
 
 
@@ -37,9 +39,16 @@ def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name, convs=1)
         if batchnorm:
             # momentum 0.9, not 0.99: competition folders are small, and the moving statistics
             # must settle within a few hundred steps for validation to mean anything.
-            x = FusedBatchNormalization(momentum=0.9, name=f"{name}_bn{suffix}")(x)
+            x = FusedBatchNormalization(momentum=0.9, synchronized=across_workers(), name=f"{name}_bn{suffix}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{suffix}")(x)
     return layers.MaxPooling2D(pool_size, padding="same", name=f"{name}_pool")(x)
+
+
+def across_workers() -> bool:
+    """Built under a multi-worker strategy: BatchNorm then uses the statistics of the global
+    batch (all workers'), so the run learns what one process with the whole batch would."""
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, depth=3, kernel_size=3,

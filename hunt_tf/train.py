@@ -13,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import tempfile
 import typing
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
@@ -55,8 +57,13 @@ def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
 
 def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=None, fresh=False, ids="stem") -> dict:
     """Scan, audit, split, fit, report, predict. Returns the validation report."""
-    run_dir = Path(run_dir)
     asked = resolve_config(dict(settings or {}), hparams)
+    run_dir, scratch = Path(run_dir), None
+    if asked.strategy == "multi-worker" and not multi_worker.is_chief():
+        # Every worker trains (the strategy keeps their weights equal); only the chief writes the
+        # run, and reports and predicts. The others keep their checkpoints in a scratch directory.
+        scratch = tempfile.TemporaryDirectory(prefix="hunt-worker-")
+        run_dir, fresh = Path(scratch.name) / "run", False
     folder = files.scan(data_dir)
     test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
     audit.warn_if_shortcut(folder)
@@ -87,6 +94,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     val_pixels, val_labels = (pixels.take(val_idx) if where == "disk" else pixels[val_idx]), labels[val_idx]
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
+        del pixels
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
         # Extra fakes join training only: validation keeps the user's own images.
@@ -97,9 +105,15 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             # the largest thing a run holds (the full array is not kept alive through fit).
             train = extra_fakes.add_extra_fakes(config.extra_fakes, pixels[train_idx], labels[train_idx],
                                                 folder.class_names, config.seed, keys=train_idx)
+        del pixels
         model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose)
         del train
-    del pixels
+    if scratch is not None:
+        scratch.cleanup()
+        return {"worker": "{} {}".format(*multi_worker.task())}
+    if config.strategy == "multi-worker":
+        # The others have finished: predict in this process alone, with the model outside the strategy.
+        model = keras.saving.load_model(run_dir / "model.keras")
 
     report = {}
     if len(val_idx):

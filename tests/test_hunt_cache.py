@@ -95,9 +95,9 @@ def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(d
 
 
 def test_auto_keeps_pixels_in_memory_until_they_crowd_it(monkeypatch):
-    monkeypatch.setattr(cache_module, "available_memory", lambda: 8 << 30)
-    assert choose_cache("auto", 5_000, 256) == "memory"  # 0.98 GB of 8
-    assert choose_cache("auto", 50_000, 256) == "disk"  # 9.8 GB
+    monkeypatch.setattr(cache_module, "available_memory", lambda: 16 << 30)
+    assert choose_cache("auto", 5_000, 256) == "memory"  # 0.98 GB of pixels, 16 GB free
+    assert choose_cache("auto", 10_000, 256) == "disk"  # 1.97 GB: a run would peak near 8 GB
     assert choose_cache("memory", 50_000, 256) == "memory"
 
 

@@ -196,3 +196,15 @@ def test_reported_accuracy_never_uses_a_threshold_fitted_on_the_same_rows():
     report, _ = build_report(y, np.stack([1 - shifted, shifted], axis=1), ["AI", "Real"])
     assert report["threshold"] == choose_threshold(y, shifted) > 0.7  # a cut that proves itself is used
     assert report["accuracy"] >= 0.95  # measured on decisions from the other half's cut
+
+
+def test_the_shift_preset_moves_whole_pixels_and_invents_none():
+    image = np.random.default_rng(3).integers(0, 255, (1, 16, 16, 3), dtype=np.uint8)
+    copies = np.repeat(image, 8, axis=0)  # eight draws of one epoch (a new epoch replays seeded draws)
+    ds = data.from_pixels(copies, [0] * 8, batch_size=8, training=True, augment="shift", seed=2)
+    seen = list(next(iter(ds))[0].numpy().astype(np.uint8))
+    palette = {tuple(p) for p in image[0].reshape(-1, 3)}
+    for out in seen:  # reflect padding and a crop: every pixel is one of the image's own (no interpolation)
+        assert {tuple(p) for p in out.reshape(-1, 3)} <= palette
+    plain = {image[0].tobytes(), image[0][:, ::-1].tobytes()}
+    assert any(out.tobytes() not in plain for out in seen)  # and something moved

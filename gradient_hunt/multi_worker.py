@@ -1,0 +1,79 @@
+"""Training across processes (`--strategy multi-worker`): who is chief, and Keras 3 mended for it.
+
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+
+Every worker runs the same command on the same data; tf.distribute.MultiWorkerMirroredStrategy
+keeps their weights identical (gradients are all-reduced every step) and shards each batch
+across them. The chief (task "chief", or worker 0 when the cluster names none) writes the run;
+the others train into a scratch directory of their own and exit.
+
+Keras 3's `model.fit` does not run under this strategy as released (keras-team/keras#20585,
+open; reproduced with Keras 3.15 / TF 2.21): before the first step it averages a *data batch*
+across workers to learn the input shapes, which the collective strategy cannot do eagerly; and
+it averages each step's scalar logs along an axis they do not have. `mend_keras_fit` replaces
+those two steps, for this process, with what they mean: the shapes from the dataset's spec
+(drawing a batch would also start a shuffled dataset's first epoch early), and a mean across
+workers of each scalar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def task() -> tuple[str, int]:
+    """(task type, index) from TF_CONFIG; ("", 0) without one."""
+    spec = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}
+    return spec.get("type", ""), int(spec.get("index", 0))
+
+
+def is_chief() -> bool:
+    """The process that writes the run: task "chief", or worker 0 of a cluster without a chief;
+    True without TF_CONFIG (a single process)."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+    kind, index = task()
+    if not kind:
+        return True
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+_MENDED = False
+
+
+def mend_keras_fit():
+    """Let keras.Model.fit run under MultiWorkerMirroredStrategy (see the module docstring). Idempotent."""
+    global _MENDED
+    if _MENDED:
+        return
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    def symbolic_build_from_spec(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            # The shapes from the dataset's spec, not from a batch drawn from it: drawing one
+            # starts an epoch, and a reshuffling dataset would then train on its second order.
+            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    released_reduce = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if not (trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean")):
+            return released_reduce(values, strategy, reduction)
+
+        def mean(v):
+            if not isinstance(v, tf.distribute.DistributedValues):
+                return v
+            rank = strategy.experimental_local_results(v)[0].shape.rank
+            return strategy.reduce("MEAN", v, axis=0 if rank else None)
+
+        return tree.map_structure(mean, values)
+
+    trainer.TensorFlowTrainer._maybe_symbolic_build = symbolic_build_from_spec
+    trainer.reduce_per_replica = reduce_per_replica
+    _MENDED = True
