@@ -18,8 +18,11 @@ workers of each scalar.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
+from pathlib import Path
 
 
 def task() -> tuple[str, int]:
@@ -36,6 +39,24 @@ def is_chief() -> bool:
     if not kind:
         return True
     return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+def scratch_dir(run_dir) -> Path:
+    """Where a worker that is not the chief keeps its own checkpoints for `run_dir`: the same
+    place every time (an interrupted run resumes on every worker together), never in the run."""
+    digest = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
+    kind, index = task()
+    return Path(tempfile.gettempdir()) / f"gradient-hunt-{digest}-{kind}{index}"
+
+
+def chief_says(strategy, flag: bool) -> bool:
+    """The chief's `flag` on every worker, by one all-reduce (the others' own flags are ignored):
+    e.g. whether the run is already trained, which only the chief's run directory can tell."""
+    import tensorflow as tf
+
+    mine = int(bool(flag)) if is_chief() else 0
+    value = strategy.run(lambda: tf.constant(mine, tf.int32))
+    return bool(strategy.reduce("SUM", value, axis=None))  # the others add 0
 
 
 _MENDED = False

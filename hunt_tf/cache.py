@@ -4,8 +4,8 @@
     ds = cache.dataset(rows, labels, shuffle_seed=0)                 # streams (uint8 image, label)
     pixels = cache.rows([3, 17, 42])                                 # random access, a few rows
 
-Each image is one fixed-length record (size x size x 3 uint8), in file order, in shards of
-about SHARD_BYTES; training streams the shards with parallel reads and a shuffle buffer
+Each image is one fixed-length record (size x size x 3 uint8), in a fixed shuffled order, in
+shards of about SHARD_BYTES; training streams the shards with parallel reads and a shuffle buffer
 (tf.data.FixedLengthRecordDataset: no parsing, nothing mapped into the process), so memory
 holds the buffer, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
 keyed by the files (path, size, modification time) and the decode settings: every run and
@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from gradient_hunt.cache import cache_dir
 from gradient_hunt.images import available_memory
 from hunt_tf.files import decode_all
 
-VERSION = 1  # bump when the record layout changes: old caches are then never read
+VERSION = 2  # bump when the record layout or the decoding (hunt_tf.files.load_pixels) changes: old caches are then never read
 SHARD_BYTES = 256 << 20  # 256 MB files: enough of them to interleave, few enough to open
 SHUFFLE_BYTES = 256 << 20  # the training shuffle buffer holds this much decoded pixels
 DECODE_CHUNK = 512  # images decoded (in parallel) per write: bounds the memory of building
@@ -40,10 +41,13 @@ def decoded_bytes(n_images: int, size: int) -> int:
     return n_images * size * size * 3
 
 
-def choose_cache(kind: str, n_images: int, size: int) -> str:
-    """"auto" made concrete: memory while the decoded folder fits comfortably, else disk."""
+def choose_cache(kind: str, n_images: int, size: int, multi_worker=False) -> str:
+    """"auto" made concrete: memory while the decoded folder fits comfortably, else disk; always
+    disk across workers, whose pipelines must be the same (each machine's free memory is not)."""
     if kind != "auto":
         return kind
+    if multi_worker:
+        return "disk"
     return "memory" if decoded_bytes(n_images, size) <= MEMORY_SHARE * available_memory() else "disk"
 
 
@@ -57,13 +61,19 @@ def cache_key(records, size: int, mode: str) -> str:
 
 
 class PixelCache:
-    """The decoded images of one list of records at one decode setting, in shards on disk."""
+    """The decoded images of one list of records at one decode setting, in shards on disk.
+
+    Records are stored in a fixed shuffled order (`order[position] = record index`): a folder
+    is scanned class by class, and shards of one class each would feed training long
+    one-class stretches however the shards are interleaved."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         meta = json.loads((self.path / "meta.json").read_text())
         self.size, self.n, self.per_shard = meta["size"], meta["n"], meta["per_shard"]
         self.errors = meta["errors"]  # {record index: why it did not decode}
+        self.order = np.load(self.path / "order.npy")  # file position -> record index
+        self.position = np.argsort(self.order)  # record index -> file position
         self.record_bytes = self.size * self.size * 3
         self.shards = [self.path / f"shard-{k:05d}.u8" for k in range(-(-self.n // self.per_shard))]
 
@@ -92,33 +102,40 @@ class PixelCache:
     @staticmethod
     def _write(path: Path, records, size, mode, progress):
         per_shard = max(1, SHARD_BYTES // (size * size * 3))
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A directory of this process's own (unique across hosts sharing the cache), renamed into
+        # place when whole: a crash leaves a `<key>.partial*` directory, never a half cache.
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".partial"))
         print(f"decoded pixels: writing a disk cache of {len(records)} images at {size}px "
               f"({decoded_bytes(len(records), size) / 2**30:.1f} GB) to {path}")
+        order = np.random.default_rng(0).permutation(len(records))  # fixed: the cache is the files' own
         errors = {}
         for start in range(0, len(records), DECODE_CHUNK):
-            chunk = records[start : start + DECODE_CHUNK]
-            pixels, ok = decode_all(chunk, size, mode, progress=progress)
-            errors.update({str(start + i): chunk[i].error for i in np.flatnonzero(~ok)})
+            chunk = order[start : start + DECODE_CHUNK]
+            pixels, ok = decode_all([records[i] for i in chunk], size, mode, progress=progress)
+            errors.update({str(chunk[i]): records[chunk[i]].error for i in np.flatnonzero(~ok)})
             _append(tmp, start, pixels, per_shard)
+        np.save(tmp / "order.npy", order)
         (tmp / "meta.json").write_text(json.dumps({"size": size, "mode": mode, "n": len(records),
                                                    "per_shard": per_shard, "errors": errors}))
         try:
-            tmp.rename(path)  # whole or not at all: a crash mid-way leaves only a .tmp directory
-        except OSError:  # another process finished the same cache first
+            tmp.rename(path)
+        except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
+            if not (path / "meta.json").exists():  # not another process finishing the same cache first
+                raise
 
     def rows(self, indices) -> np.ndarray:
-        """uint8 (len(indices), size, size, 3) read from the shards (a few reads, nothing kept open)."""
+        """uint8 (len(indices), size, size, 3) of these records, read from the shards (each shard
+        opened once per call, nothing kept open)."""
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         out = np.empty((len(indices), self.size, self.size, 3), np.uint8)
-        for k, i in enumerate(indices):
-            shard, at = divmod(int(i), self.per_shard)
-            with open(self.shards[shard], "rb") as f:
-                f.seek(at * self.record_bytes)
-                f.readinto(memoryview(out[k]).cast("B"))
+        shard, at = np.divmod(self.position[indices], self.per_shard)
+        for k in np.unique(shard):
+            with open(self.shards[k], "rb") as f:
+                for j in np.flatnonzero(shard == k):
+                    f.seek(int(at[j]) * self.record_bytes)
+                    f.readinto(memoryview(out[j]).cast("B"))
         return out
 
     def chunks(self, indices, chunk=1024):
@@ -129,33 +146,46 @@ class PixelCache:
 
     def dataset(self, indices, labels, keys=None, shuffle_seed=None):
         """tf.data of (uint8 image, int64 label, int64 key) for the records at `indices` (labels and
-        keys, default the indices, in the same order). With a seed, the shards are read in a new
-        order each epoch, interleaved; without one, in file order (validation). Records come in
-        file order within a shard: the caller shuffles (hunt_tf.data.from_cache)."""
+        keys, default the indices, in the same order).
+
+        With a seed (training): the shards are read in a new order each epoch, four at a time,
+        and every record not in `indices` is skipped; the caller shuffles (hunt_tf.data.from_cache).
+        Without one (validation): only the wanted records are read, in the order given."""
         import tensorflow as tf
 
         indices = np.asarray(indices, dtype=np.int64)
-        label_of = np.full(self.n, -1, dtype=np.int64)  # -1: not in this dataset
-        label_of[indices] = np.asarray(labels, dtype=np.int64)
-        key_of = np.zeros(self.n, dtype=np.int64)
-        key_of[indices] = indices if keys is None else np.asarray(keys, dtype=np.int64)
-        label_of, key_of = tf.constant(label_of), tf.constant(key_of)
+        labels = np.asarray(labels, dtype=np.int64)
+        keys = indices if keys is None else np.asarray(keys, dtype=np.int64)
+        size = self.size
+        if shuffle_seed is None:
+            def wanted_chunks():  # one Python step per 1,024 rows, not per image
+                for start, pixels in zip(range(0, len(indices), 1024), self.chunks(indices)):
+                    yield pixels, labels[start : start + 1024], keys[start : start + 1024]
+
+            signature = (tf.TensorSpec((None, size, size, 3), tf.uint8), tf.TensorSpec((None,), tf.int64),
+                         tf.TensorSpec((None,), tf.int64))
+            return tf.data.Dataset.from_generator(wanted_chunks, output_signature=signature).unbatch()
+
+        # Per file position: the label (-1 = not in this dataset) and key of the record stored there.
+        label_at = np.full(self.n, -1, dtype=np.int64)
+        label_at[self.position[indices]] = labels
+        key_at = np.zeros(self.n, dtype=np.int64)
+        key_at[self.position[indices]] = keys
+        label_at, key_at = tf.constant(label_at), tf.constant(key_at)
         starts = np.arange(len(self.shards), dtype=np.int64) * self.per_shard
-        size, record_bytes = self.size, self.record_bytes
+        record_bytes = self.record_bytes
 
         def read(path, start):
             return tf.data.FixedLengthRecordDataset(path, record_bytes, buffer_size=1 << 20).enumerate(start=start)
 
-        def decode(i, raw):
-            return tf.reshape(tf.io.decode_raw(raw, tf.uint8), (size, size, 3)), tf.gather(label_of, i), tf.gather(key_of, i)
+        def decode(at, raw):
+            return tf.reshape(tf.io.decode_raw(raw, tf.uint8), (size, size, 3)), tf.gather(label_at, at), tf.gather(key_at, at)
 
         shards = tf.data.Dataset.from_tensor_slices(([str(s) for s in self.shards], starts))
-        if shuffle_seed is not None and len(self.shards) > 1:
-            shards = shards.shuffle(len(self.shards), seed=shuffle_seed, reshuffle_each_iteration=True)
-        # Training reads four shards at once (mixing them); validation one after another.
-        cycle = min(4, len(self.shards)) if shuffle_seed is not None else 1
-        ds = shards.interleave(read, cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.filter(lambda i, raw: tf.gather(label_of, i) >= 0)
+        shards = shards.shuffle(len(self.shards), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = shards.interleave(read, cycle_length=min(4, len(self.shards)), num_parallel_calls=tf.data.AUTOTUNE,
+                               deterministic=True)
+        ds = ds.filter(lambda at, raw: tf.gather(label_at, at) >= 0)
         return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 

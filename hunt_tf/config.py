@@ -55,7 +55,7 @@ class HuntConfig(Settings):
     # runtime
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
-    strategy: str = "default"  # default, mirrored (local GPUs), multi-worker (TF_CONFIG)
+    strategy: str = "default"  # default, mirrored (local GPUs), multi-worker (TF_CONFIG: the same command on every worker; the chief writes the run)
     cache: str = "auto"  # decoded training pixels: memory | disk (streamed from ~/.cache/gradient-hunt/pixels, reused while files and sizes are unchanged) | auto (memory while they take under a tenth of the memory available: a run peaks at ~4x)
 
 

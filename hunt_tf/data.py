@@ -73,7 +73,7 @@ def image_augmenter(preset="standard", strength=1.0, seed=0):
             side = image.shape[0]
             pad = max(2, int(side * shift) // 2 * 2)
             padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-            image = random_crop(padded, side, seed)
+            image = random_crop(padded, side, seed + 2)  # seeds of its own: not tied to the training crop's
         if p_jpeg:  # encoded and decoded only when it applies (inside the branch): JPEG is the costly step
             image = tf.cond(tf.random.uniform(()) < p_jpeg, lambda: recompress(image), lambda: image)
         if p_blur:

@@ -92,15 +92,23 @@ def resolve(kind: str, decode_size: int, class_names) -> str:
     return "resample" if decode_size < RESIDUAL_MIN_SIDE and real_class(class_names) is not None else "none"
 
 
-def add_extra_fakes(kind, pixels, labels, class_names, seed=0, keys=None):
-    """Training arrays with `kind` extra fakes (one per Real image and maker) appended as the other
-    class; `keys` (one per row, default 0..N-1) seed each image's fakes (see `made`)."""
+def fake_label(kind, class_names) -> int | None:
+    """The class extra fakes of `kind` join (the one that is not Real); None when there are none."""
     if not parse(kind):
-        return pixels, labels
+        return None
     real = real_class(class_names)
     if real is None:
         raise SettingsError(f"--extra-fakes {kind} needs two classes, one of them named Real; found {class_names}")
+    return 1 - real
+
+
+def add_extra_fakes(kind, pixels, labels, class_names, seed=0, keys=None):
+    """Training arrays with `kind` extra fakes (one per Real image and maker) appended as the other
+    class; `keys` (one per row, default 0..N-1) seed each image's fakes (see `made`)."""
+    label = fake_label(kind, class_names)
+    if label is None:
+        return pixels, labels
     keys = np.arange(len(pixels)) if keys is None else np.asarray(keys)
-    extra = made(pixels[labels == real], kind, seed, keys[labels == real])
-    fake_labels = np.full(len(extra), 1 - real, dtype=labels.dtype)
-    return np.concatenate([pixels, extra]), np.concatenate([labels, fake_labels])
+    real_rows = labels == 1 - label
+    extra = made(pixels[real_rows], kind, seed, keys[real_rows])
+    return np.concatenate([pixels, extra]), np.concatenate([labels, np.full(len(extra), label, dtype=labels.dtype)])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import sys
-import tempfile
 import typing
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
-from gradient_hunt.settings import SettingsError
 from hunt_tf import audit, extra_fakes, files
 from hunt_tf.cache import CachedRows, PixelCache, choose_cache
 from hunt_tf.config import HuntConfig, resolve_config
@@ -58,12 +57,12 @@ def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
 def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=None, fresh=False, ids="stem") -> dict:
     """Scan, audit, split, fit, report, predict. Returns the validation report."""
     asked = resolve_config(dict(settings or {}), hparams)
-    run_dir, scratch = Path(run_dir), None
-    if asked.strategy == "multi-worker" and not multi_worker.is_chief():
+    run_dir, worker_dir = Path(run_dir), None
+    across = asked.strategy == "multi-worker"
+    if across and not multi_worker.is_chief():
         # Every worker trains (the strategy keeps their weights equal); only the chief writes the
         # run, and reports and predicts. The others keep their checkpoints in a scratch directory.
-        scratch = tempfile.TemporaryDirectory(prefix="hunt-worker-")
-        run_dir, fresh = Path(scratch.name) / "run", False
+        worker_dir = run_dir = multi_worker.scratch_dir(run_dir)
     folder = files.scan(data_dir)
     test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
     audit.warn_if_shortcut(folder)
@@ -72,14 +71,18 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), kind="hunt-tf", identity=identity,
-                                  fresh=fresh, may_change=("cache",))  # where pixels wait is not the run
+                                  fresh=fresh, may_change=("cache", "strategy"))  # how it ran is not the run
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
     runtime = configure(config.precision, config.jit, config.strategy,
                         probe=precision_probe(config, config.image_size, len(folder.class_names)))
+    if across:
+        finished = multi_worker.chief_says(runtime.strategy, finished)  # only the chief's run can tell
+        if worker_dir is not None and finished:
+            return {"worker": "{} {}".format(*multi_worker.task())}
     keras.utils.set_random_seed(config.seed)
-    where = choose_cache(config.cache, len(folder.train), config.decode_size)
+    where = choose_cache(config.cache, len(folder.train), config.decode_size, multi_worker=across)
     if where == "disk":
         store = PixelCache.build(folder.train, config.decode_size, config.resize_mode)
         rows, labels = keep_decoded(folder, store.ok)
@@ -108,10 +111,10 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         del pixels
         model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose)
         del train
-    if scratch is not None:
-        scratch.cleanup()
+    if worker_dir is not None:
+        shutil.rmtree(worker_dir, ignore_errors=True)
         return {"worker": "{} {}".format(*multi_worker.task())}
-    if config.strategy == "multi-worker":
+    if across and not finished:
         # The others have finished: predict in this process alone, with the model outside the strategy.
         model = keras.saving.load_model(run_dir / "model.keras")
 
@@ -161,19 +164,14 @@ class StreamedTraining(typing.NamedTuple):
 
 def streamed_training(store, rows, labels, train_idx, config, class_names) -> StreamedTraining:
     """The training batches of `train_idx` (positions in `rows`) from the cache, extra fakes made as they stream."""
-    fake_label = 0
-    if extra_fakes.parse(config.extra_fakes):
-        real = extra_fakes.real_class(class_names)
-        if real is None:
-            raise SettingsError(f"--extra-fakes {config.extra_fakes} needs two classes, one of them named Real; "
-                                f"found {class_names}")
-        fake_label = 1 - real
+    label = extra_fakes.fake_label(config.extra_fakes, class_names)
+    label = 0 if label is None else label
     train_labels = labels[train_idx]
     ds = from_cache(store, rows[train_idx], train_labels, train_idx, config.batch_size, training=True,
                     augment=config.augment, strength=config.aug_strength, seed=config.seed, crop=config.image_size,
-                    extra_fakes=config.extra_fakes, fake_label=fake_label)
-    n_fakes = len(extra_fakes.parse(config.extra_fakes)) * int(np.sum(train_labels == 1 - fake_label))
-    return StreamedTraining(ds, np.concatenate([train_labels, np.full(n_fakes, fake_label, train_labels.dtype)]))
+                    extra_fakes=config.extra_fakes, fake_label=label)
+    n_fakes = len(extra_fakes.parse(config.extra_fakes)) * int(np.sum(train_labels == 1 - label))
+    return StreamedTraining(ds, np.concatenate([train_labels, np.full(n_fakes, label, train_labels.dtype)]))
 
 
 def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):

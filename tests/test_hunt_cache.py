@@ -61,6 +61,9 @@ def test_records_are_split_across_shards_and_stream_back_in_full(data, tmp_path,
     folder, pixels, ok = decodable(data)
     store = PixelCache.build(folder.train, 16, "resize", root=tmp_path, progress=False)
     assert len(store.shards) == -(-len(ok) // 5) > 2
+    # Scanned class by class, stored shuffled: shards are not one class each.
+    stored_labels = [folder.train[i].label for i in store.order]
+    assert sorted(store.order) == list(range(len(ok))) and sum(a != b for a, b in zip(stored_labels, stored_labels[1:])) > 3
     np.testing.assert_array_equal(store.rows(np.arange(len(ok))), pixels)
     rows = np.flatnonzero(ok)[::2]
     got = list(store.dataset(rows, np.arange(len(rows)), shuffle_seed=1).as_numpy_iterator())

@@ -63,19 +63,15 @@ def trainable_weights(run):
 
 
 @pytest.mark.slow
-def test_two_workers_train_the_weights_one_process_trains_and_the_chief_writes_the_run(tmp_path):
+def test_two_workers_train_the_weights_one_process_trains_and_the_chief_writes_the_run(tmp_path, monkeypatch):
     data = write_even_folder(tmp_path / "data")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "hunt_tf.cli", "train", str(data), *ARGS]
-    subprocess.run([*command, "--run", str(tmp_path / "single")], env=env, check=True, capture_output=True)
+    # Across workers `--cache auto` streams from the disk cache; so does this one process, for the same batches.
+    subprocess.run([*command, "--run", str(tmp_path / "single"), "--cache", "disk"], env=env, check=True,
+                   capture_output=True)
 
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
-    workers = [subprocess.Popen([*command, "--run", str(tmp_path / "multi"), "--strategy", "multi-worker"],
-                                env={**env, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                                     "task": {"type": "worker", "index": i}})},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    logs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    logs = run_workers(command + ["--run", str(tmp_path / "multi"), "--strategy", "multi-worker"], env)
 
     single, multi = trainable_weights(tmp_path / "single"), trainable_weights(tmp_path / "multi")
     for a, b in zip(single, multi):  # the same global batches, statistics and gradients, summed in another order
@@ -83,10 +79,29 @@ def test_two_workers_train_the_weights_one_process_trains_and_the_chief_writes_t
     # The chief wrote the run and predicts every test file; the other worker wrote nothing there.
     assert {r["Id"] for r in read_rows(tmp_path / "multi" / "submission.csv")} == {"t0", "t1", "t2"}
     assert "CollectiveAllReduceStrategy" in logs[0] and "submission:" in logs[0]
+    assert "decoded pixels in disk" in logs[0]  # across workers the pipelines must match: never "auto" by free memory
     assert "worker 1: trained in step with the chief" in logs[1] and "submission:" not in logs[1]
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}))
+    assert not multi_worker.scratch_dir(tmp_path / "multi").exists()  # the worker cleaned up after itself
+    # Run again, the run is trained: the chief reports and predicts again, the worker ends at once.
+    logs = run_workers(command + ["--run", str(tmp_path / "multi"), "--strategy", "multi-worker"], env)
+    assert "already holds this trained run" in logs[0] and "Epoch" not in logs[0] + logs[1]
 
 
-def test_the_gan_refuses_multi_worker_until_its_workers_can_agree(tmp_path):
+def run_workers(command, env, n=2):
+    """Start `command` as n workers of one cluster on 127.0.0.1; their outputs, after all exited 0."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(n)]}
+    workers = [subprocess.Popen(command, env={**env, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                              "task": {"type": "worker", "index": i}})},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(n)]
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * n, "\n---\n".join(log[-2000:] for log in logs)
+    return logs
+
+
+def test_the_gan_refuses_multi_worker_until_its_workers_can_agree(tmp_path, capsys):
     from gan_tf import cli as gan_cli
 
     assert gan_cli.main(["train", "--run", str(tmp_path / "gan"), "--strategy", "multi-worker"]) != 0
+    assert "does not run across processes yet" in capsys.readouterr().err
+    assert not (tmp_path / "gan").exists()  # refused before anything was written
