@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from gradient_hunt.atomic import atomic_write
 from hunt_tf.choices import ID_STYLES
@@ -80,11 +81,14 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
     `image_size` is the decode size (HuntConfig.decode_size): the crop source in crop mode."""
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
+    bar = tqdm(total=len(readable), desc="predicting", unit="file", disable=not progress, leave=False)
     for start in range(0, len(readable), CHUNK):  # decoded a chunk at a time: a Test folder of any size
         chunk = np.array(readable[start : start + CHUNK])
-        pixels, decoded = decode_all([records[i] for i in chunk], image_size, resize_mode, progress)
+        pixels, decoded = decode_all([records[i] for i in chunk], image_size, resize_mode, progress=False)
         if decoded.any():
             probs[chunk[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
+        bar.update(len(chunk))
+    bar.close()
     labels = predict_labels(probs, threshold)
     return [class_names[i] for i in labels], probs
 
