@@ -37,15 +37,13 @@ SMALL_CNN = ["--filters", "8", "--depth", "2", "--convs", "1", "--input", "rgb",
 
 def make_image(args):
     import numpy as np
-    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from hunt_speed import synthetic_image
 
     root, i, largest, where = args
-    rng = np.random.default_rng((7, i))
-    side = int(rng.integers(256, largest + 1))
-    # Smooth colour fields plus noise: they compress like photographs, not like pure noise.
-    img = Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((side, side), Image.BICUBIC)
-    arr = np.asarray(img).astype(np.int16) + rng.integers(-20, 21, (side, side, 3))
-    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    rng = np.random.default_rng((7, i))  # per image: the pool's workers draw independently
+    img = synthetic_image(rng, int(rng.integers(256, largest + 1)))
     d = Path(root) / (where or "Train/" + ("AI" if i % 2 else "Real"))
     if i % 4 < 2:
         img.save(d / f"{i:06d}.png", compress_level=1)

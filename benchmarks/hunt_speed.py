@@ -33,21 +33,27 @@ from gradient_hunt.atomic import write_json  # noqa: E402
 APPROACHES = ("baseline", "ours", "ours-float32", "ours-bfloat16", "ours-float32-keras-bn", "ours-bfloat16-keras-bn")
 
 
-def make_folder(root: Path, n: int, seed=0):
+def synthetic_image(rng, side: int):
+    """A side x side RGB Pillow image: a smooth colour field plus noise, which compresses like a
+    photograph, not like pure noise (the folders of this benchmark and benchmarks/hunt_scale.py)."""
     import numpy as np
     from PIL import Image
+
+    base = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    img = Image.fromarray(base).resize((side, side), Image.BICUBIC)
+    arr = np.asarray(img).astype(np.int16) + rng.integers(-20, 21, (side, side, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def make_folder(root: Path, n: int, seed=0):
+    import numpy as np
 
     if (root / "done").exists():
         return
     rng = np.random.default_rng(seed)
     for i in range(n):
         label = "AI" if i % 2 else "Real"
-        side = int(rng.integers(256, 513))
-        # Smooth colour fields plus noise: compress like photos, not like pure noise.
-        base = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
-        img = Image.fromarray(base).resize((side, side), Image.BICUBIC)
-        arr = np.asarray(img).astype(np.int16) + rng.integers(-20, 21, (side, side, 3))
-        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+        img = synthetic_image(rng, int(rng.integers(256, 513)))
         d = root / "Train" / label
         d.mkdir(parents=True, exist_ok=True)
         if i % 4 < 2:

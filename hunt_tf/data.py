@@ -121,13 +121,13 @@ def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment
             made = tf.reshape(made, (len(makers), *image.shape))
             originals = tf.data.Dataset.from_tensors((image, label))
             if_real = tf.data.Dataset.from_tensor_slices((made, tf.fill([len(makers)], tf.constant(fake_label, tf.int64))))
-            count = tf.where(label == 1 - fake_label, tf.constant(len(makers), tf.int64), tf.constant(0, tf.int64))
+            count = tf.where(label != fake_label, tf.constant(len(makers), tf.int64), tf.constant(0, tf.int64))
             return originals.concatenate(if_real.take(count))
 
         ds = ds.flat_map(with_fakes)
     else:
         ds = ds.map(lambda image, label, key: (image, label))
-    n = len(rows) + len(makers) * int(np.sum(np.asarray(labels) == 1 - fake_label))
+    n = len(rows) + (fakes.count(extra_fakes, labels, fake_label) if makers else 0)
     # Filtered and flat-mapped streams have no known length; Keras needs it for its progress and
     # epochs (else every epoch ends in "ran out of data").
     ds = cropped(ds.apply(tf.data.experimental.assert_cardinality(n)), cache.size, crop, training, seed)

@@ -102,6 +102,12 @@ def fake_label(kind, class_names) -> int | None:
     return 1 - real
 
 
+def count(kind, labels, label) -> int:
+    """How many extra fakes of `kind` the rows `labels` get: one per maker for each row that is
+    not of the fakes' `label` (the Real rows)."""
+    return len(parse(kind)) * int(np.sum(np.asarray(labels) != label))
+
+
 def add_extra_fakes(kind, pixels, labels, class_names, seed=0, keys=None):
     """Training arrays with `kind` extra fakes (one per Real image and maker) appended as the other
     class; `keys` (one per row, default 0..N-1) seed each image's fakes (see `made`)."""
@@ -109,6 +115,6 @@ def add_extra_fakes(kind, pixels, labels, class_names, seed=0, keys=None):
     if label is None:
         return pixels, labels
     keys = np.arange(len(pixels)) if keys is None else np.asarray(keys)
-    real_rows = labels == 1 - label
+    real_rows = labels != label
     extra = made(pixels[real_rows], kind, seed, keys[real_rows])
     return np.concatenate([pixels, extra]), np.concatenate([labels, np.full(len(extra), label, dtype=labels.dtype)])

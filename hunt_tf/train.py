@@ -170,7 +170,7 @@ def streamed_training(store, rows, labels, train_idx, config, class_names) -> St
     ds = from_cache(store, rows[train_idx], train_labels, train_idx, config.batch_size, training=True,
                     augment=config.augment, strength=config.aug_strength, seed=config.seed, crop=config.image_size,
                     extra_fakes=config.extra_fakes, fake_label=label)
-    n_fakes = len(extra_fakes.parse(config.extra_fakes)) * int(np.sum(train_labels == 1 - label))
+    n_fakes = extra_fakes.count(config.extra_fakes, train_labels, label)
     return StreamedTraining(ds, np.concatenate([train_labels, np.full(n_fakes, label, train_labels.dtype)]))
 
 
