@@ -45,7 +45,7 @@ def main():
     from tuning.hypermodel import HuntHyperModel, define_space
 
     hypermodel = HuntHyperModel.from_folder(folder, sizes, epochs=args.epochs)  # the search's own split
-    print(f"{len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation images at {size}px, "
+    print(f"{len(hypermodel.train)} train / {len(hypermodel.val_pixels)} validation images at {size}px, "
           f"{args.epochs} epochs")
     for change in changes:
         change = dict(change)

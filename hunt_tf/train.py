@@ -14,11 +14,9 @@ import dataclasses
 import math
 import shutil
 import sys
-import typing
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
@@ -26,16 +24,16 @@ from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
 from hunt_tf import audit, extra_fakes, files
-from hunt_tf.cache import CachedRows, PixelCache, choose_cache
+from hunt_tf.cache import choose_cache
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
-from hunt_tf.data import from_cache, from_pixels
 from hunt_tf.errors import RunError
 from hunt_tf.explain import explain_images
 from hunt_tf.model import build_model, precision_probe
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
-from hunt_tf.splits import class_weights, decode_training_images, keep_decoded, validation_split
+from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
+from hunt_tf.splits import class_weights, validation_split
 
 
 def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
@@ -83,32 +81,23 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             return {"worker": "{} {}".format(*multi_worker.task())}
     keras.utils.set_random_seed(config.seed)
     where = choose_cache(config.cache, len(folder.train), config.decode_size, multi_worker=across)
-    if where == "disk":
-        store = PixelCache.build(folder.train, config.decode_size, config.resize_mode)
-        rows, labels = keep_decoded(folder, store.ok)
-        pixels = CachedRows(store, rows)  # read a few rows at a time, never all
-    else:
-        pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
-    train_idx, val_idx, how, held_out_source = validation_split(folder, labels, config.val_split, config.seed,
+    decoded = decode_train(folder, config, where)
+    train_idx, val_idx, how, held_out_source = validation_split(folder, decoded.labels, config.val_split, config.seed,
                                                                 config.validation)
     print(f"data: {len(train_idx)} train / {len(val_idx)} validation ({how}) / {len(folder.test)} test images, "
           f"classes {folder.class_names}, {describe_input(config)}, decoded pixels in {where} | "
           f"runtime: {runtime.describe()}")
-    val_pixels, val_labels = (pixels.take(val_idx) if where == "disk" else pixels[val_idx]), labels[val_idx]
+    val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
-        del pixels
+        del decoded
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
         # Extra fakes join training only: validation keeps the user's own images.
-        if where == "disk":
-            train = streamed_training(store, rows, labels, train_idx, config, folder.class_names)
-        else:
-            # Split once and let go of the whole: fancy indexing copies, and the decoded folder is
-            # the largest thing a run holds (the full array is not kept alive through fit).
-            train = extra_fakes.add_extra_fakes(config.extra_fakes, pixels[train_idx], labels[train_idx],
-                                                folder.class_names, config.seed, keys=train_idx)
-        del pixels
+        train = TrainingRows.of(decoded, train_idx, config.extra_fakes, folder.class_names, config.seed)
+        # The training rows are copied out of memory mode's decoded folder: let go of the whole,
+        # the largest thing a run holds, before fit.
+        del decoded
         model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose)
         del train
     if worker_dir is not None:
@@ -139,12 +128,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     return report
 
 
-def validation_batches(pixels, labels, config):
-    if isinstance(pixels, CachedRows):
-        return from_cache(pixels.cache, pixels.indices, labels, None, config.batch_size, crop=config.image_size)
-    return from_pixels(pixels, labels, config.batch_size, crop=config.image_size)
-
-
 def describe_input(config) -> str:
     if config.resize_mode == "crop":
         sizes = f"{config.image_size}px crops of {config.source_size}px at native resolution"
@@ -155,38 +138,14 @@ def describe_input(config) -> str:
     return f"{sizes}, {config.input} input{blocks}{extra}"
 
 
-class StreamedTraining(typing.NamedTuple):
-    """Training rows streamed from a disk cache: the dataset, and the labels it holds (for counts and weights)."""
-
-    dataset: object  # tf.data.Dataset of float32 batches
-    labels: np.ndarray
-
-
-def streamed_training(store, rows, labels, train_idx, config, class_names) -> StreamedTraining:
-    """The training batches of `train_idx` (positions in `rows`) from the cache, extra fakes made as they stream."""
-    label = extra_fakes.fake_label(config.extra_fakes, class_names)
-    label = 0 if label is None else label
-    train_labels = labels[train_idx]
-    ds = from_cache(store, rows[train_idx], train_labels, train_idx, config.batch_size, training=True,
-                    augment=config.augment, strength=config.aug_strength, seed=config.seed, crop=config.image_size,
-                    extra_fakes=config.extra_fakes, fake_label=label)
-    n_fakes = extra_fakes.count(config.extra_fakes, train_labels, label)
-    return StreamedTraining(ds, np.concatenate([train_labels, np.full(n_fakes, label, train_labels.dtype)]))
-
-
 def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
-    """model.fit on training (pixels, labels) or StreamedTraining and validation (pixels, labels),
-    with the run's callbacks; the model is saved as model.keras."""
+    """model.fit on TrainingRows and validation (pixels, labels), with the run's callbacks; the
+    model is saved as model.keras."""
     val_pixels, val_labels = validation
-    if isinstance(train, StreamedTraining):
-        train_ds, train_labels = train
-    else:
-        train_pixels, train_labels = train
-        train_ds = from_pixels(train_pixels, train_labels, config.batch_size, training=True,
-                               augment=config.augment, strength=config.aug_strength, seed=config.seed,
-                               crop=config.image_size)
+    train_ds = train.dataset(config.batch_size, config.augment, config.aug_strength, config.seed, config.image_size)
     # Validation during fit sees the centre crop (cheap, for early stopping); the report, every crop.
-    val_ds = (validation_batches(val_pixels, val_labels, config) if len(val_pixels) else None)
+    val_ds = validation_dataset(val_pixels, val_labels, config.batch_size, config.image_size) if len(val_pixels) else None
+    train_labels = train.labels
     steps = math.ceil(len(train_labels) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)

@@ -9,8 +9,8 @@ import pytest
 from hunt_tf import cache as cache_module
 from hunt_tf import cli, files, predict
 from hunt_tf.cache import CachedRows, PixelCache, choose_cache
-from hunt_tf.data import from_cache, from_pixels
-from hunt_tf.extra_fakes import add_extra_fakes
+from hunt_tf.config import HuntConfig
+from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from tests.conftest import read_rows, write_messy_folder
 
 
@@ -77,24 +77,25 @@ def as_multiset(ds):
     return sorted((y, x.tobytes()) for xb, yb in ds.as_numpy_iterator() for x, y in zip(xb, yb))
 
 
-def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(data, tmp_path, monkeypatch):
+def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(data, monkeypatch):
     monkeypatch.setattr(cache_module, "SHARD_BYTES", 4 * 16 * 16 * 3)
-    folder, pixels, ok = decodable(data)
-    store = PixelCache.build(folder.train, 16, "resize", root=tmp_path, progress=False)
-    rows = np.flatnonzero(ok)
-    labels = np.array([folder.train[i].label for i in rows])
-    train_idx = np.arange(1, len(rows), 2)  # positions among the decodable rows, as hunt_tf.train uses
-    x, y = add_extra_fakes("resample+noise", pixels[rows][train_idx], labels[train_idx], folder.class_names, seed=5,
-                           keys=train_idx)
-    in_memory = from_pixels(x, y, batch_size=4, training=True, seed=5)
-    streamed = from_cache(store, rows[train_idx], labels[train_idx], train_idx, batch_size=4, training=True, seed=5,
-                          extra_fakes="resample+noise", fake_label=0)
-    assert len(as_multiset(streamed)) == len(x) > len(train_idx)
+    config = HuntConfig(image_size=16, source_size=16, resize_mode="resize")
+    both = {}
+    for where in ("memory", "disk"):
+        folder = files.scan(data, progress=False)
+        decoded = decode_train(folder, config, where)
+        train_idx = np.arange(1, len(decoded.labels), 2)  # positions among the decodable rows
+        train = TrainingRows.of(decoded, train_idx, "resample+noise", folder.class_names, seed=5)
+        both[where] = (train, train.dataset(batch_size=4, seed=5), decoded)
+    (memory, in_memory, decoded), (disk, streamed, _) = both["memory"], both["disk"]
+    assert isinstance(disk.pixels, CachedRows) and isinstance(memory.pixels, np.ndarray)
+    assert len(as_multiset(streamed)) == len(disk) == len(memory) > len(train_idx)
     assert as_multiset(streamed) == as_multiset(in_memory)
     assert streamed.cardinality() == in_memory.cardinality()  # Keras knows the epoch's length
+    np.testing.assert_array_equal(np.sort(disk.labels), np.sort(memory.labels))  # class weights agree
     # Validation streams in file order, without fakes.
-    val = from_cache(store, rows[:5], labels[:5], None, batch_size=4)
-    np.testing.assert_array_equal(np.concatenate([b for b, _ in val.as_numpy_iterator()]), pixels[rows[:5]])
+    val = validation_dataset(subset(both["disk"][2].pixels, np.arange(5)), decoded.labels[:5], batch_size=4)
+    np.testing.assert_array_equal(np.concatenate([b for b, _ in val.as_numpy_iterator()]), decoded.pixels[:5])
 
 
 def test_auto_keeps_pixels_in_memory_until_they_crowd_it(monkeypatch):

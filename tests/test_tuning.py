@@ -14,6 +14,7 @@ import pytest
 from hunt_tf import cli as hunt_cli
 from hunt_tf.config import HuntConfig
 from hunt_tf.model import build_model
+from hunt_tf.rows import TrainingRows
 from tests.conftest import write_messy_folder
 from tuning import budget as budget_module
 from tuning import outputs, search, tuners
@@ -27,7 +28,7 @@ def tiny_hypermodel(size=16, n=8):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
     labels = np.arange(n) % 2
-    return HuntHyperModel(pixels, labels, pixels, labels, num_classes=2, epochs=1)
+    return HuntHyperModel(TrainingRows.in_memory(pixels, labels), pixels, labels, num_classes=2, epochs=1)
 
 
 def test_build_with_default_hyperparameters_is_the_untuned_model():
@@ -399,6 +400,20 @@ def test_a_search_process_that_has_grown_is_replaced_and_the_search_resumes(data
     states = [json.loads(t.read_text()) for t in (run / "tuner" / "hunt").glob("trial_*/trial.json")]
     assert len(states) == 4 and all(s["status"] == "COMPLETED" for s in states)
     assert (run / "best_hparams.json").exists()
+
+
+def test_a_disk_cache_search_decodes_once_for_every_search_and_training_run(data, tmp_path, capfd):
+    run = tmp_path / "tune"
+    for trials in ("1", "2"):  # the second call resumes the search: a new process, as after a recycle
+        assert search.main([str(data), "--run", str(run), "--tuner", "random", "--trials", trials, *FAST,
+                            "--cache", "disk"]) == 0
+    out = capfd.readouterr().out
+    assert out.count("writing a disk cache") == 1 and out.count("reusing the disk cache") == 1
+    assert "decoded pixels in disk" in out and (run / "best_hparams.json").exists()
+    assert hunt_cli.main(["train", str(data), "--run", str(tmp_path / "train"), "--hparams",
+                          str(run / "best_hparams.json"), "--epochs", "1", "--cache", "disk"]) == 0
+    out = capfd.readouterr().out
+    assert "reusing the disk cache" in out and "writing a disk cache" not in out
 
 
 def test_time_budget_ends_the_search_cleanly(data, tmp_path, capsys):

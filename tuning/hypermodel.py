@@ -13,12 +13,13 @@ import keras
 import keras_tuner as kt
 
 from hunt_tf import extra_fakes
+from hunt_tf.cache import choose_cache
 from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.crops import COLOUR_CONVS, auto_input
-from hunt_tf.data import from_pixels
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model, resolved_convs
-from hunt_tf.splits import class_weights, decode_training_images, validation_split
+from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
+from hunt_tf.splits import class_weights, validation_split
 
 DEFAULTS = HuntConfig()
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
@@ -58,36 +59,38 @@ def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=
 
 
 class HuntHyperModel(kt.HyperModel):
-    """Builds and fits the hunt classifier on pixels decoded once for the whole search."""
+    """Builds and fits the hunt classifier on pixels decoded once for the whole search (in memory,
+    or in the disk cache that `hunt-tf train` also reads)."""
 
-    def __init__(self, train_pixels, train_labels, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
+    def __init__(self, train, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
                  jit_compile=False, seed=0, crop=0, convs=COLOUR_CONVS):
         super().__init__(name="hunt")
-        self.train_pixels, self.train_labels = train_pixels, train_labels
+        self.train = train  # hunt_tf.rows.TrainingRows
         self.val_pixels, self.val_labels = val_pixels, val_labels
         # Crop mode: the pixels are native-resolution sources, the network sees crop x crop.
-        self.image_size = int(crop or train_pixels.shape[1])
-        self.decode_size = int(train_pixels.shape[1])
+        self.image_size = int(crop or self.train.pixels.shape[1])
+        self.decode_size = int(self.train.pixels.shape[1])
         self.crop = crop
         self.convs = convs  # the untuned default, resolved from the data (hunt_tf.crops.auto_convs)
         self.extra_fakes, self.validation = "none", "random"  # what from_folder used, for best_hparams.json
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
     @classmethod
-    def from_folder(cls, folder, config: HuntConfig, epochs=DEFAULTS.epochs, jit_compile=False, seed=0):
-        """Decode a scanned folder's Train/ once, as `config` (sizes filled) says, and split it as
-        `hunt-tf train` does (seeded, stratified)."""
-        pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
+    def from_folder(cls, folder, config: HuntConfig, epochs=DEFAULTS.epochs, jit_compile=False, seed=0,
+                    multi_worker=False):
+        """Decode a scanned folder's Train/ once, as `config` (sizes filled, `cache` where) says, and
+        split it as `hunt-tf train` does (seeded, stratified)."""
+        where = choose_cache(config.cache, len(folder.train), config.decode_size, multi_worker=multi_worker)
+        decoded = decode_train(folder, config, where)
         # A folder of several generators is tuned on the one held out: the search's objective is
         # then accuracy on a generator that no trial trained on.
-        train_idx, val_idx, how, _ = validation_split(folder, labels, config.val_split, seed, config.validation)
-        print(f"tuning validation: {how}")
+        train_idx, val_idx, how, _ = validation_split(folder, decoded.labels, config.val_split, seed, config.validation)
+        print(f"tuning validation: {how}; decoded pixels in {where}")
         crop = config.image_size if config.resize_mode == "crop" else 0
         # Trials train on what `hunt-tf train` would: the same extra fakes, training rows only.
         kind = extra_fakes.resolve(config.extra_fakes, config.decode_size, folder.class_names)
-        train_pixels, train_labels = extra_fakes.add_extra_fakes(kind, pixels[train_idx], labels[train_idx],
-                                                                 folder.class_names, seed, keys=train_idx)
-        model = cls(train_pixels, train_labels, pixels[val_idx], labels[val_idx], len(folder.class_names),
+        train = TrainingRows.of(decoded, train_idx, kind, folder.class_names, seed)
+        model = cls(train, subset(decoded.pixels, val_idx), decoded.labels[val_idx], len(folder.class_names),
                     epochs, jit_compile, seed, crop, resolved_convs(config))
         model.extra_fakes, model.validation = kind, config.validation
         return model
@@ -111,21 +114,20 @@ class HuntHyperModel(kt.HyperModel):
         # the LR schedule must span exactly those epochs. Spanning max_epochs instead, a 2-epoch
         # trial ended still warm at its peak rate, and was ranked on that.
         config.epochs = hp.values.get("tuner/epochs", self.epochs) - hp.values.get("tuner/initial_epoch", 0)
-        steps = math.ceil(len(self.train_pixels) / config.batch_size)
+        steps = math.ceil(len(self.train) / config.batch_size)
         return build_model(config, self.image_size, self.num_classes, self.jit_compile, steps)
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         config = define_space(hp, self.image_size, self.decode_size, self.convs)
-        train_ds = from_pixels(self.train_pixels, self.train_labels, config.batch_size, training=True,
-                               augment=config.augment, strength=config.aug_strength, seed=self.seed, crop=self.crop)
-        val_ds = from_pixels(self.val_pixels, self.val_labels, 64, crop=self.crop)
+        train_ds = self.train.dataset(config.batch_size, config.augment, config.aug_strength, self.seed, self.crop)
+        val_ds = validation_dataset(self.val_pixels, self.val_labels, 64, crop=self.crop)
         callbacks = list(callbacks or [])
         if config.schedule == "plateau":
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2))
         kwargs.setdefault("epochs", self.epochs)
         kwargs.pop("shuffle", None)
         # Classes weighted as `hunt-tf train` weights them (extra fakes unbalance them on purpose).
-        weights = class_weights(self.train_labels, self.num_classes) if config.class_weights else None
+        weights = class_weights(self.train.labels, self.num_classes) if config.class_weights else None
         history = model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, shuffle=False, class_weight=weights,
                             **kwargs)
         # keras-tuner records each metric at the trial's best epoch, not its last: a trial that the

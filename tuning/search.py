@@ -24,7 +24,7 @@ from pathlib import Path
 from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import PRECISIONS, STRATEGIES
 from gradient_hunt.settings import SettingsError
-from hunt_tf.choices import RESIZE_MODES, VALIDATIONS
+from hunt_tf.choices import CACHES, RESIZE_MODES, VALIDATIONS
 from tuning.budget import SearchBudget, heartbeat, serve, trial_clock
 from tuning.outputs import print_table, untuned_baseline, write_outputs
 from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, supervise
@@ -58,6 +58,9 @@ def parser():
                    help="as hunt-tf train's; the best_hparams.json it writes carries the sizes (default: %(default)s)")
     p.add_argument("--source-size", type=int, default=0, help="crop mode: as hunt-tf train's (0 = from the data)")
     p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--cache", choices=CACHES, default="auto",
+                   help="decoded pixels, as hunt-tf train's: memory | disk (~/.cache/gradient-hunt/pixels, shared with "
+                        "hunt-tf train and every re-started search child) | auto (default: %(default)s)")
     p.add_argument("--validation", choices=VALIDATIONS, default="auto",
                    help="auto: when a class folder holds several sources (Train/AI/<generator>/...), the search is "
                         "scored on one held out (leave-one-generator-out); random | source (default: %(default)s)")
@@ -92,7 +95,7 @@ def run(args):
     folder = files.scan(args.data, progress=role() != "worker")
     sizes = choose_sizes(HuntConfig(image_size=args.image_size, resize_mode=args.resize_mode,
                                     source_size=args.source_size, val_split=args.val_split,
-                                    validation=args.validation), folder.train)
+                                    validation=args.validation, cache=args.cache), folder.train)
     size = sizes.image_size
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
                         threads=args.threads, probe=precision_probe(sizes, size, len(folder.class_names)))
@@ -102,7 +105,7 @@ def run(args):
     # Only the chief (or a single process) may start the search over: workers share its state.
     tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs,
                        args.fresh and role() != "worker", args.seed, strategy, args.iterations)
-    print(f"tuning {args.tuner} on {len(hypermodel.train_pixels)} train / {len(hypermodel.val_pixels)} validation "
+    print(f"tuning {args.tuner} on {len(hypermodel.train)} train / {len(hypermodel.val_pixels)} validation "
           f"images at {size}px, budget {args.budget_minutes:g} min | {runtime.describe()} | role {role()}")
     baseline = None
     if args.fresh and role() != "worker":  # nothing of the old search may be mistaken for this one's
