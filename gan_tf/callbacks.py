@@ -150,6 +150,9 @@ class Checkpoint(keras.callbacks.Callback):
             epoch=self.epoch,
             seconds=self.seconds,
         )
+        # Made now on every worker, not by the first restore: under a multi-worker strategy making a
+        # variable is a collective step, and a worker without a checkpoint would never join it.
+        ckpt.save_counter  # noqa: B018
         self.manager = tf.train.CheckpointManager(ckpt, str(self.run_dir / "checkpoints"), max_to_keep=self.max_to_keep)
         if self.manager.latest_checkpoint:
             ckpt.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
@@ -174,17 +177,26 @@ class Checkpoint(keras.callbacks.Callback):
 class TimeLimit(keras.callbacks.Callback):
     """Stop at the end of the first epoch that ends `seconds` after this call to `fit` began
     (quality measurements included); the epoch is checkpointed and measured first. Per call, so
-    running a stopped run again with --resume trains on for another `seconds`."""
+    running a stopped run again with --resume trains on for another `seconds`.
 
-    def __init__(self, seconds, clock=time.monotonic):
+    Across workers, `agree(past)` returns the chief's answer on every worker (an all-reduce each
+    epoch): each worker's own clock would stop it at an epoch of its own, and the others would
+    then wait forever for its next step."""
+
+    def __init__(self, seconds, clock=time.monotonic, agree=None):
         super().__init__()
-        self.seconds, self.clock = seconds, clock
+        self.seconds, self.clock, self.agree = seconds, clock, agree
         self.stopped_at = None
 
     def on_train_begin(self, logs=None):
         self.start = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.seconds and self.clock() - self.start >= self.seconds:
+        if not self.seconds:
+            return
+        past = self.clock() - self.start >= self.seconds
+        if self.agree is not None:
+            past = self.agree(past)
+        if past:
             self.stopped_at = epoch + 1
             self.model.stop_training = True

@@ -55,7 +55,8 @@ def _add_train(sub):
                         "faster (cached per machine), else float32")
     p.add_argument("--jit", choices=JIT_CHOICES, help="XLA compilation; auto (default) = on for GPU, off for CPU")
     p.add_argument("--strategy", choices=STRATEGIES,
-                   help="tf.distribute strategy: default, or mirrored for several local GPUs (multi-worker: hunt-tf only, for now)")
+                   help="tf.distribute strategy: default, mirrored (several local GPUs), or multi-worker (TF_CONFIG: the same "
+                        "command on every worker; the chief writes the run)")
 
 
 def _add_sample(sub):
@@ -125,6 +126,9 @@ def cmd_train(args):
     # Only the options given on the command line: on --resume they are checked against the run.
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig) if getattr(args, f.name) is not None}
     report = train.train(args.run, settings, resume=args.resume, fresh=args.fresh)
+    if report.get("worker"):
+        print(f"{report['worker']}: trained {report['epochs']} epochs in step with the chief, which writes {args.run}")
+        return
     print(train.format_report(report))
     print(f"run: {args.run}   (make tensorboard, then open http://127.0.0.1:6006)")
 

@@ -41,7 +41,7 @@ class GANConfig(Settings):
     eval_samples: int = 2500  # samples per quality measurement
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
-    strategy: str = "default"  # default, mirrored (local GPUs); multi-worker is refused for now (hunt-tf has it)
+    strategy: str = "default"  # default, mirrored (local GPUs), multi-worker (TF_CONFIG; the chief's clock and run directory)
     time_limit: float = 510  # seconds of training per call: stop at the first epoch end past it (then measured); 0 = none
 
     # Runs saved before these settings existed trained without them.

@@ -229,4 +229,8 @@ def to_training_pipeline(images, labels, batch_size, seed=0, conditional=False):
         x = tf.cast(x, tf.float32) / 127.5 - 1.0
         return (x, *y) if y else x
 
-    return ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # Across workers each takes its share of every global batch (there are no files to shard).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)

@@ -115,11 +115,21 @@ class GAN(keras.Model):
         return self.sampler(inputs, training=training)
 
     def _generator_inputs(self, batch_size, labels=None):
-        random_latent_vectors = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        # Every replica draws the noise of the global batch and keeps its own slice: replicas then
+        # see different fakes (not one draw each), and the step is one process's with the whole batch.
+        context = tf.distribute.get_replica_context()
+        replicas, me = (context.num_replicas_in_sync, context.replica_id_in_sync_group) if context else (1, 0)
+
+        def mine(drawn):
+            return drawn if replicas == 1 else drawn[me * batch_size : (me + 1) * batch_size]
+
+        random_latent_vectors = mine(keras.random.normal((replicas * batch_size, self.latent_dim),
+                                                         seed=self.seed_generator))
         if not self.num_classes:
             return random_latent_vectors
         if labels is None:
-            labels = keras.random.randint((batch_size, 1), 0, self.num_classes, seed=self.seed_generator)
+            labels = mine(keras.random.randint((replicas * batch_size, 1), 0, self.num_classes,
+                                               seed=self.seed_generator))
         return [random_latent_vectors, ops.reshape(ops.cast(labels, "int32"), (batch_size, 1))]
 
     def _discriminate(self, images, labels, training):
@@ -286,8 +296,18 @@ def generate_images(generator, latent_dim, num_classes, n, digits=None, seed=Non
         raise SampleError("this generator is not conditional: it cannot draw a chosen digit")
     else:
         inputs = z
-    images = generator.predict(inputs, batch_size=batch_size, verbose=0)
+    if isinstance(generator.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # `predict` would split the batches across workers (each would get its share) and wait
+        # for the others; a plain call per batch draws all n here, with no collective.
+        images = np.concatenate([np.asarray(generator(tree_slice(inputs, i, i + batch_size), training=False))
+                                 for i in range(0, n, batch_size)])
+    else:
+        images = generator.predict(inputs, batch_size=batch_size, verbose=0)
     return to_uint8(images)
+
+
+def tree_slice(inputs, start, stop):
+    return [x[start:stop] for x in inputs] if isinstance(inputs, list) else inputs[start:stop]
 
 
 def to_uint8(images):

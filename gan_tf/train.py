@@ -9,6 +9,7 @@ history.csv, quality.csv, metrics.json, logs/ (TensorBoard).
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from gan_tf import callbacks, datasets, networks
 from gan_tf.config import GANConfig
 from gan_tf.errors import RunError
 from gan_tf.gan import GAN
+from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import configure
@@ -37,11 +39,6 @@ def check_options(config: GANConfig) -> None:
         raise RunError(str(err)) from None
     if config.r1_weight < 0 or not 0 <= config.ada_target <= 1 or config.time_limit < 0:
         raise RunError("--r1-weight and --time-limit must be >= 0, --ada-target in [0, 1]")
-    if config.strategy == "multi-worker":
-        # Each worker's clock would end training at another epoch (--time-limit), and every
-        # worker would write the run: the workers must first agree on both (issue #12).
-        raise RunError("gan-tf train does not run across processes yet; use --strategy default or mirrored "
-                       "(hunt-tf train supports --strategy multi-worker)")
 
 
 def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:
@@ -95,8 +92,14 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     quality report (also written to metrics.json).
 
     On `resume`, only `epochs` may differ from the saved run (to train longer)."""
-    run_dir = Path(run_dir)
-    check_options(GANConfig.from_dict(dict(settings or {})))  # before open_run writes config.json
+    run_dir, worker_dir = Path(run_dir), None
+    asked = GANConfig.from_dict(dict(settings or {}))
+    check_options(asked)  # before open_run writes config.json
+    across = asked.strategy == "multi-worker"
+    if across and not multi_worker.is_chief():
+        # Every worker trains (the strategy keeps their weights equal); only the chief writes the
+        # run. The others keep checkpoints in a scratch directory of their own (resumable) and end.
+        worker_dir = run_dir = multi_worker.scratch_dir(run_dir)
     config, _ = open_run(run_dir, GANConfig, dict(settings or {}), kind="gan-tf", resume=resume, fresh=fresh,
                          may_change=("epochs", "time_limit"))
     data = datasets.load(config.dataset, image_size=config.image_size)  # first: a bad dataset fails before any probe
@@ -114,7 +117,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     print(f"data: {data.description}, {len(data.images)} images | runtime: {runtime.describe()}")
 
     judge = None
-    if data.labels is not None:
+    if data.labels is not None and worker_dir is None:  # only the chief measures quality
         from gan_tf.quality import Judge
 
         judge = Judge.for_dataset(data.images, data.labels, config.dataset, n=config.eval_samples)
@@ -127,6 +130,13 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
         gan = build_gan(config, data.num_classes, image_shape)
         compile_gan(gan, config, runtime.jit_compile)
         start_epoch = checkpoint.attach(gan)
+    if across:
+        chief_epoch = multi_worker.chief_value(runtime.strategy, start_epoch)
+        if worker_dir is not None and chief_epoch >= config.epochs:
+            return {"worker": "{} {}".format(*multi_worker.task()), "epochs": chief_epoch}  # nothing left to train
+        if chief_epoch != start_epoch:
+            raise RunError(f"this worker's checkpoint ({run_dir}) is at epoch {start_epoch}, the chief's at "
+                           f"{chief_epoch}: start over on every worker (--fresh), or restore the missing checkpoints")
     if start_epoch:
         print(f"resuming {run_dir} from epoch {start_epoch}")
     if start_epoch >= config.epochs:
@@ -137,7 +147,9 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     )
     log_dir = run_dir / "logs"
     quality = None
-    time_limit = callbacks.TimeLimit(config.time_limit)
+    # Across workers the chief's clock decides for all.
+    agree = (lambda past: multi_worker.chief_says(runtime.strategy, past)) if across else None
+    time_limit = callbacks.TimeLimit(config.time_limit, agree=agree)
     cbs = [callbacks.NaNGuard(), time_limit]  # before QualityMetrics, which measures the epoch they stop at
     if judge is not None:
         quality = callbacks.QualityMetrics(judge, run_dir, checkpoint.elapsed, every=config.eval_every,
@@ -146,18 +158,24 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
     cbs += [
         keras.callbacks.TensorBoard(str(log_dir), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        callbacks.SampleGrid(run_dir, log_dir),
-        checkpoint,
+        *([callbacks.SampleGrid(run_dir, log_dir)] if worker_dir is None else []),
+        checkpoint,  # on every worker: saving a distributed checkpoint is a collective step
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    gan.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, callbacks=cbs, shuffle=False, verbose=verbose)
+    if start_epoch < config.epochs:  # (a trained run's workers have ended: nothing may wait on them)
+        gan.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, callbacks=cbs, shuffle=False,
+                verbose=verbose)
     if cbs[0].tripped:
         raise RunError(f"training diverged (NaN loss); resume from the last good checkpoint in {run_dir}/checkpoints")
     if time_limit.stopped_at:
         print(f"time limit: stopped after epoch {time_limit.stopped_at} of {config.epochs} "
               f"({config.time_limit:.0f} s reached; the same command with --resume trains on)")
 
+    if worker_dir is not None:
+        if int(checkpoint.epoch.numpy()) >= config.epochs:  # kept after a time limit: --resume goes on from it
+            shutil.rmtree(worker_dir, ignore_errors=True)
+        return {"worker": "{} {}".format(*multi_worker.task()), "epochs": int(checkpoint.epoch.numpy())}
     save_model(gan.sampler, run_dir / "generator.keras")
     epochs_done = int(checkpoint.epoch.numpy())
     report = {"epochs": epochs_done, "seconds": round(float(checkpoint.seconds.numpy()), 1)}

@@ -49,14 +49,26 @@ def scratch_dir(run_dir) -> Path:
     return Path(tempfile.gettempdir()) / f"gradient-hunt-{digest}-{kind}{index}"
 
 
+def across_workers() -> bool:
+    """Built under a multi-worker strategy: BatchNorm then uses the statistics of the global
+    batch (all workers'), so the run learns what one process with the whole batch would."""
+    import tensorflow as tf
+
+    return isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def chief_value(strategy, value: int) -> int:
+    """The chief's integer `value` on every worker, by one all-reduce (the others add 0)."""
+    import tensorflow as tf
+
+    mine = int(value) if is_chief() else 0
+    return int(strategy.reduce("SUM", strategy.run(lambda: tf.constant(mine, tf.int64)), axis=None))
+
+
 def chief_says(strategy, flag: bool) -> bool:
     """The chief's `flag` on every worker, by one all-reduce (the others' own flags are ignored):
     e.g. whether the run is already trained, which only the chief's run directory can tell."""
-    import tensorflow as tf
-
-    mine = int(bool(flag)) if is_chief() else 0
-    value = strategy.run(lambda: tf.constant(mine, tf.int32))
-    return bool(strategy.reduce("SUM", value, axis=None))  # the others add 0
+    return bool(chief_value(strategy, bool(flag)))
 
 
 _MENDED = False

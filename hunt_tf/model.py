@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import layers, regularizers
 
+from gradient_hunt.multi_worker import across_workers
 from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
@@ -42,13 +43,6 @@ def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name, convs=1)
             x = FusedBatchNormalization(momentum=0.9, synchronized=across_workers(), name=f"{name}_bn{suffix}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{suffix}")(x)
     return layers.MaxPooling2D(pool_size, padding="same", name=f"{name}_pool")(x)
-
-
-def across_workers() -> bool:
-    """Built under a multi-worker strategy: BatchNorm then uses the statistics of the global
-    batch (all workers'), so the run learns what one process with the whole batch would."""
-    strategy = tf.distribute.get_strategy()
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, depth=3, kernel_size=3,
