@@ -48,11 +48,13 @@ class ShadowAverages(keras.callbacks.Callback):
         super().__init__()
         self.decays, self.shadows, self.step = [a for a in averages if a[0] > 0], None, 0
 
+    def on_train_begin(self, logs=None):
+        start = self.model.generator.get_weights()  # where the model's own average starts too
+        self.shadows = {a: [w.copy() for w in start] for a in self.decays}
+
     def on_train_batch_end(self, batch, logs=None):
         current = self.model.generator.get_weights()
         self.step += 1
-        if self.shadows is None:
-            self.shadows = {a: [w.copy() for w in current] for a in self.decays}
         for (d, warmup), shadow in self.shadows.items():
             decay = warmed_up(d, warmup, self.step)
             for average, now in zip(shadow, current):

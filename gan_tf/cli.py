@@ -127,7 +127,8 @@ def cmd_train(args):
     settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig) if getattr(args, f.name) is not None}
     report = train.train(args.run, settings, resume=args.resume, fresh=args.fresh)
     if report.get("worker"):
-        print(f"{report['worker']}: trained {report['epochs']} epochs in step with the chief, which writes {args.run}")
+        done = f"trained {report['epochs']} epochs in step with the chief" if report["epochs"] else "nothing to train"
+        print(f"{report['worker']}: {done}; the chief writes {args.run}")
         return
     print(train.format_report(report))
     print(f"run: {args.run}   (make tensorboard, then open http://127.0.0.1:6006)")

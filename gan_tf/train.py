@@ -9,7 +9,7 @@ history.csv, quality.csv, metrics.json, logs/ (TensorBoard).
 from __future__ import annotations
 
 import math
-import shutil
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +39,9 @@ def check_options(config: GANConfig) -> None:
         raise RunError(str(err)) from None
     if config.r1_weight < 0 or not 0 <= config.ada_target <= 1 or config.time_limit < 0:
         raise RunError("--r1-weight and --time-limit must be >= 0, --ada-target in [0, 1]")
+    if config.strategy == "multi-worker" and not os.environ.get("TF_CONFIG"):
+        raise RunError("--strategy multi-worker needs the TF_CONFIG environment variable (cluster and task); "
+                       "see the README, 'Across processes and machines'")
 
 
 def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:
@@ -132,11 +135,12 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
         start_epoch = checkpoint.attach(gan)
     if across:
         chief_epoch = multi_worker.chief_value(runtime.strategy, start_epoch)
+        # Decided together (one more all-reduce): a worker that stopped alone would leave the rest waiting.
+        if multi_worker.anyone_says(runtime.strategy, start_epoch != chief_epoch):
+            raise RunError(f"the workers' checkpoints disagree (this one, {run_dir}, is at epoch {start_epoch}, the "
+                           f"chief's at {chief_epoch}): start over on every worker with --fresh")
         if worker_dir is not None and chief_epoch >= config.epochs:
-            return {"worker": "{} {}".format(*multi_worker.task()), "epochs": chief_epoch}  # nothing left to train
-        if chief_epoch != start_epoch:
-            raise RunError(f"this worker's checkpoint ({run_dir}) is at epoch {start_epoch}, the chief's at "
-                           f"{chief_epoch}: start over on every worker (--fresh), or restore the missing checkpoints")
+            return {"worker": "{} {}".format(*multi_worker.task()), "epochs": 0}  # a trained run: nothing to do
     if start_epoch:
         print(f"resuming {run_dir} from epoch {start_epoch}")
     if start_epoch >= config.epochs:
@@ -173,9 +177,8 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
               f"({config.time_limit:.0f} s reached; the same command with --resume trains on)")
 
     if worker_dir is not None:
-        if int(checkpoint.epoch.numpy()) >= config.epochs:  # kept after a time limit: --resume goes on from it
-            shutil.rmtree(worker_dir, ignore_errors=True)
-        return {"worker": "{} {}".format(*multi_worker.task()), "epochs": int(checkpoint.epoch.numpy())}
+        # Its checkpoints stay: --resume (after a time limit, or with more --epochs) goes on from them.
+        return {"worker": "{} {}".format(*multi_worker.task()), "epochs": int(checkpoint.epoch.numpy()) - start_epoch}
     save_model(gan.sampler, run_dir / "generator.keras")
     epochs_done = int(checkpoint.epoch.numpy())
     report = {"epochs": epochs_done, "seconds": round(float(checkpoint.seconds.numpy()), 1)}

@@ -65,6 +65,13 @@ def chief_value(strategy, value: int) -> int:
     return int(strategy.reduce("SUM", strategy.run(lambda: tf.constant(mine, tf.int64)), axis=None))
 
 
+def anyone_says(strategy, flag: bool) -> bool:
+    """True on every worker when `flag` is true on any of them (one all-reduce)."""
+    import tensorflow as tf
+
+    return bool(strategy.reduce("SUM", strategy.run(lambda: tf.constant(int(bool(flag)), tf.int64)), axis=None))
+
+
 def chief_says(strategy, flag: bool) -> bool:
     """The chief's `flag` on every worker, by one all-reduce (the others' own flags are ignored):
     e.g. whether the run is already trained, which only the chief's run directory can tell."""

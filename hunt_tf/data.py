@@ -102,22 +102,25 @@ def from_pixels(images, labels, batch_size=32, training=False, augment="none", s
 
 
 def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment="none", strength=1.0, seed=0,
-               crop=0, extra_fakes="none", fake_label=0):
+               crop=0, extra_fakes="none", fake_label=0, fakes_seed=None):
     """The same batches as `from_pixels`, streamed from a disk cache (hunt_tf.cache.PixelCache).
 
     `rows` are cache records, `labels` and `keys` (the ids extra fakes are seeded by) theirs.
     Training adds `extra_fakes` of the rows labelled `1 - fake_label`, made as each image streams
     past (the same fakes `extra_fakes.add_extra_fakes` makes in memory), and shuffles through
     a buffer of SHUFFLE_BYTES: memory holds the buffer and the batches, never the folder.
+    `fakes_seed` (default `seed`) is the seed `add_extra_fakes` was given in memory.
     """
     from hunt_tf import extra_fakes as fakes
     from hunt_tf.cache import SHUFFLE_BYTES
 
     ds = cache.dataset(rows, labels, keys, shuffle_seed=seed if training else None)
     makers = fakes.parse(extra_fakes) if training else []
+    made_with = seed if fakes_seed is None else fakes_seed
     if makers:
         def with_fakes(image, label, key):
-            made = tf.numpy_function(lambda x, k: fakes.fakes_of(x, int(k), extra_fakes, seed), [image, key], tf.uint8)
+            made = tf.numpy_function(lambda x, k: fakes.fakes_of(x, int(k), extra_fakes, made_with), [image, key],
+                                     tf.uint8)
             made = tf.reshape(made, (len(makers), *image.shape))
             originals = tf.data.Dataset.from_tensors((image, label))
             if_real = tf.data.Dataset.from_tensor_slices((made, tf.fill([len(makers)], tf.constant(fake_label, tf.int64))))

@@ -17,7 +17,6 @@ import numpy as np
 from keras import layers, regularizers
 
 from gradient_hunt.multi_worker import across_workers
-from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
 from hunt_tf.choices import ARCHITECTURES, BACKBONES
@@ -27,7 +26,6 @@ from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
 from hunt_tf.residual import pixel_features
 
-tf = import_tensorflow()
 MIN_BACKBONE_SIZE = 32  # keras.applications refuses smaller inputs
 
 

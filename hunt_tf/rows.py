@@ -58,12 +58,12 @@ class TrainingRows:
     """The rows `fit` trains on, extra fakes included: `labels` holds one label per image an
     epoch sees (for step counts and class weights), `dataset(...)` streams their batches."""
 
-    def __init__(self, pixels, labels, fit_labels, extra_fakes="none", fake_label=0, keys=None):
+    def __init__(self, pixels, row_labels, labels, fakes="none", fake_label=0, keys=None, fakes_seed=0):
         self.pixels = pixels  # uint8 array (fakes appended) or CachedRows (fakes made as rows stream)
-        self.source_labels = labels  # one per row of `pixels`
-        self.labels = fit_labels
-        # Streamed fakes: which kind, their label, and the per-image ids they are seeded by.
-        self.extra_fakes, self.fake_label, self.keys = extra_fakes, fake_label, keys
+        self.row_labels = row_labels  # one per row of `pixels`
+        self.labels = labels  # one per image of an epoch
+        # Streamed fakes: which kind, their label, the per-image ids and the seed they are made with.
+        self.fakes, self.fake_label, self.keys, self.fakes_seed = fakes, fake_label, keys, fakes_seed
 
     @classmethod
     def in_memory(cls, pixels, labels) -> TrainingRows:
@@ -73,27 +73,28 @@ class TrainingRows:
     @classmethod
     def of(cls, decoded: Decoded, train_idx, kind, class_names, seed) -> TrainingRows:
         """The training rows `train_idx` of `decoded`, with `kind` extra fakes of their Real images
-        (seeded per image by its position, so memory and disk make the same fakes)."""
+        (seeded by `seed` and each image's position, so memory and disk make the same fakes)."""
         labels = decoded.labels[train_idx]
-        if decoded.where == "disk":
+        if isinstance(decoded.pixels, CachedRows):
             label = extra_fakes.fake_label(kind, class_names)
             label = 0 if label is None else label
             n_fakes = extra_fakes.count(kind, labels, label)
-            fit_labels = np.concatenate([labels, np.full(n_fakes, label, labels.dtype)])
-            return cls(decoded.pixels.take(train_idx), labels, fit_labels, kind, label, keys=np.asarray(train_idx))
+            epoch_labels = np.concatenate([labels, np.full(n_fakes, label, labels.dtype)])
+            return cls(decoded.pixels.take(train_idx), labels, epoch_labels, kind, label, keys=np.asarray(train_idx),
+                       fakes_seed=seed)
         # Fancy indexing copies: the caller may let go of the whole decoded folder after this.
-        pixels, fit_labels = extra_fakes.add_extra_fakes(kind, decoded.pixels[train_idx], labels, class_names, seed,
-                                                         keys=train_idx)
-        return cls.in_memory(pixels, fit_labels)
+        pixels, epoch_labels = extra_fakes.add_extra_fakes(kind, decoded.pixels[train_idx], labels, class_names, seed,
+                                                           keys=train_idx)
+        return cls.in_memory(pixels, epoch_labels)
 
     def __len__(self):
         return len(self.labels)
 
     def dataset(self, batch_size, augment="none", strength=1.0, seed=0, crop=0):
-        """Shuffled, augmented float32 batches, reshuffled every epoch."""
+        """Shuffled, augmented float32 batches, reshuffled every epoch (`seed`: order, crops, augmentation)."""
         if isinstance(self.pixels, CachedRows):
-            return from_cache(self.pixels.cache, self.pixels.indices, self.source_labels, self.keys, batch_size,
+            return from_cache(self.pixels.cache, self.pixels.indices, self.row_labels, self.keys, batch_size,
                               training=True, augment=augment, strength=strength, seed=seed, crop=crop,
-                              extra_fakes=self.extra_fakes, fake_label=self.fake_label)
+                              extra_fakes=self.fakes, fake_label=self.fake_label, fakes_seed=self.fakes_seed)
         return from_pixels(self.pixels, self.labels, batch_size, training=True, augment=augment, strength=strength,
                            seed=seed, crop=crop)

@@ -80,22 +80,24 @@ def as_multiset(ds):
 def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(data, monkeypatch):
     monkeypatch.setattr(cache_module, "SHARD_BYTES", 4 * 16 * 16 * 3)
     config = HuntConfig(image_size=16, source_size=16, resize_mode="resize")
-    both = {}
-    for where in ("memory", "disk"):
-        folder = files.scan(data, progress=False)
-        decoded = decode_train(folder, config, where)
-        train_idx = np.arange(1, len(decoded.labels), 2)  # positions among the decodable rows
-        train = TrainingRows.of(decoded, train_idx, "resample+noise", folder.class_names, seed=5)
-        both[where] = (train, train.dataset(batch_size=4, seed=5), decoded)
-    (memory, in_memory, decoded), (disk, streamed, _) = both["memory"], both["disk"]
-    assert isinstance(disk.pixels, CachedRows) and isinstance(memory.pixels, np.ndarray)
+    in_ram = decode_train(files.scan(data, progress=False), config, "memory")
+    on_disk = decode_train(files.scan(data, progress=False), config, "disk")
+    assert isinstance(on_disk.pixels, CachedRows) and isinstance(in_ram.pixels, np.ndarray)
+    train_idx = np.arange(1, len(in_ram.labels), 2)  # positions among the decodable rows
+    names = ["AI", "Real"]
+    memory = TrainingRows.of(in_ram, train_idx, "resample+noise", names, seed=5)
+    disk = TrainingRows.of(on_disk, train_idx, "resample+noise", names, seed=5)
+    # The fakes are seeded by `of`'s seed; the order, crops and augmentation by the dataset's.
+    in_memory, streamed = memory.dataset(batch_size=4, seed=1), disk.dataset(batch_size=4, seed=2)
     assert len(as_multiset(streamed)) == len(disk) == len(memory) > len(train_idx)
     assert as_multiset(streamed) == as_multiset(in_memory)
     assert streamed.cardinality() == in_memory.cardinality()  # Keras knows the epoch's length
     np.testing.assert_array_equal(np.sort(disk.labels), np.sort(memory.labels))  # class weights agree
+    other = TrainingRows.of(on_disk, train_idx, "resample+noise", names, seed=6).dataset(batch_size=4, seed=2)
+    assert as_multiset(other) != as_multiset(streamed)  # another seed, other fakes
     # Validation streams in file order, without fakes.
-    val = validation_dataset(subset(both["disk"][2].pixels, np.arange(5)), decoded.labels[:5], batch_size=4)
-    np.testing.assert_array_equal(np.concatenate([b for b, _ in val.as_numpy_iterator()]), decoded.pixels[:5])
+    val = validation_dataset(subset(on_disk.pixels, np.arange(5)), on_disk.labels[:5], batch_size=4)
+    np.testing.assert_array_equal(np.concatenate([b for b, _ in val.as_numpy_iterator()]), in_ram.pixels[:5])
 
 
 def test_auto_keeps_pixels_in_memory_until_they_crowd_it(monkeypatch):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,22 +89,24 @@ def test_two_workers_train_the_weights_one_process_trains_and_the_chief_writes_t
     assert "already holds this trained run" in logs[0] and "Epoch" not in logs[0] + logs[1]
 
 
-def run_workers(command, env, n=2):
-    """Start `command` as n workers of one cluster on 127.0.0.1; their outputs, after all exited 0."""
+def run_workers(command, env, n=2, returncodes=None):
+    """Start `command` as n workers of one cluster on 127.0.0.1; their outputs, after all exited
+    with `returncodes` (default: all 0)."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(n)]}
     workers = [subprocess.Popen(command, env={**env, "TF_CONFIG": json.dumps({"cluster": cluster,
                                                                               "task": {"type": "worker", "index": i}})},
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(n)]
     logs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0] * n, "\n---\n".join(log[-2000:] for log in logs)
+    assert [w.returncode for w in workers] == (returncodes or [0] * n), "\n---\n".join(log[-2000:] for log in logs)
     return logs
 
 
 # The GAN's random draws (noise, labels) are made for the global batch and sliced per worker, so
 # two workers of batch 4 take one process's steps at batch 8. Dropout masks and the minibatch
-# spread are each worker's own: off here.
+# spread are each worker's own: off here. `--time-limit 1` ends the first call after epoch 1
+# (the chief's clock, on every worker); `--resume` then trains epoch 2.
 GAN_ARGS = ["--epochs", "2", "--width", "4", "--latent-dim", "8", "--dropout", "0", "--no-minibatch-std",
-            "--precision", "float32", "--eval-samples", "100", "--time-limit", "0"]
+            "--precision", "float32", "--eval-samples", "100", "--time-limit", "1"]
 
 
 def generator_weights(run):
@@ -115,13 +118,18 @@ def generator_weights(run):
 
 
 @pytest.mark.slow
-def test_two_gan_workers_train_the_generator_one_process_trains_and_the_chief_writes_the_run(tmp_path, idx_dir):
+def test_two_gan_workers_train_the_generator_one_process_trains_and_the_chief_writes_the_run(tmp_path, idx_dir,
+                                                                                          monkeypatch):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "gan_tf.cli", "train", "--dataset", f"idx:{idx_dir}", *GAN_ARGS]
-    subprocess.run([*command, "--run", str(tmp_path / "single"), "--batch-size", "8"], env=env, check=True,
-                   capture_output=True)
+    single = [*command, "--run", str(tmp_path / "single"), "--batch-size", "8"]
     multi = [*command, "--run", str(tmp_path / "multi"), "--batch-size", "4", "--strategy", "multi-worker"]
-    logs = run_workers(multi, env)
+    for extra in ([], ["--resume", "--time-limit", "0"]):
+        subprocess.run([*single, *extra], env=env, check=True, capture_output=True)
+        logs = run_workers([*multi, *extra], env)
+        if not extra:  # stopped together, by the chief's clock
+            assert all("stopped after epoch 1 of 2" in log for log in logs[:1]) and "Epoch 2/2" not in logs[1]
+            assert "worker 1: trained 1 epochs in step with the chief" in logs[1]
 
     one, two = generator_weights(tmp_path / "single"), generator_weights(tmp_path / "multi")
     gaps = np.concatenate([np.abs(a - b).ravel() for a, b in zip(one, two)])  # BatchNorm statistics included
@@ -130,11 +138,20 @@ def test_two_gan_workers_train_the_generator_one_process_trains_and_the_chief_wr
     # against): mean 1.6e-3, largest 1.7e-2.
     assert gaps.mean() < 1e-4 and gaps.max() < 2e-3
     assert "CollectiveAllReduceStrategy" in logs[0] and "classifier distance" in logs[0]
-    assert "worker 1: trained 2 epochs in step with the chief" in logs[1] and "classifier distance" not in logs[1]
+    assert "worker 1: trained 1 epochs in step with the chief" in logs[1] and "classifier distance" not in logs[1]
     assert {"metrics.json", "quality.csv", "samples", "generator.keras"} <= {p.name for p in (tmp_path / "multi").iterdir()}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}))
+    scratch = multi_worker.scratch_dir(tmp_path / "multi")
+    assert (scratch / "checkpoints").exists() and not (scratch / "samples").exists()  # the worker's, for --resume
     # A trained run resumed (as make gan does): the chief reports it again, the worker ends at once.
     logs = run_workers([*multi, "--resume"], env)
-    assert "already trained 2 of 2 epochs" in logs[0] and "Epoch" not in logs[0] + logs[1]
+    assert "already trained 2 of 2 epochs" in logs[0] and "nothing to train" in logs[1]
+    assert "Epoch" not in logs[0] + logs[1]
+    # Lost worker checkpoints: every worker stops with the reason, none waits for the others.
+    shutil.rmtree(scratch)
+    logs = run_workers([*multi, "--resume", "--epochs", "3"], env, returncodes=[2, 2])
+    assert all("checkpoints disagree" in log for log in logs)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_the_time_limit_is_the_chiefs_on_every_worker():

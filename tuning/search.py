@@ -99,8 +99,8 @@ def run(args):
     size = sizes.image_size
     runtime = configure(args.precision if role() != "chief" else "float32", "auto", args.strategy,
                         threads=args.threads, probe=precision_probe(sizes, size, len(folder.class_names)))
-    hypermodel = HuntHyperModel.from_folder(folder, sizes, epochs=args.max_epochs,
-                                            jit_compile=runtime.jit_compile, seed=args.seed)
+    hypermodel = HuntHyperModel.from_folder(folder, sizes, epochs=args.max_epochs, jit_compile=runtime.jit_compile,
+                                            seed=args.seed, multi_worker=args.strategy == "multi-worker")
     strategy = runtime.strategy if args.strategy != "default" else None
     # Only the chief (or a single process) may start the search over: workers share its state.
     tuner = make_tuner(args.tuner, hypermodel, run_dir / "tuner", args.trials, args.max_epochs,
