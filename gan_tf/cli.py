@@ -38,8 +38,6 @@ def _add_train(sub):
                    help=f"{comments['spectral_norm']} (default: {'on' if DEFAULTS.spectral_norm else 'off'})")
     p.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{comments['minibatch_std']} (default: {'on' if DEFAULTS.minibatch_std else 'off'})")
-    p.add_argument("--reuse-fakes", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"{comments['reuse_fakes']} (default: {'on' if DEFAULTS.reuse_fakes else 'off'})")
     p.add_argument("--augment", help=f"{comments['augment']} (default: {DEFAULTS.augment})")
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{GANConfig.comments()['conditional']} (default: {'on' if DEFAULTS.conditional else 'off'})")

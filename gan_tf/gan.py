@@ -11,8 +11,6 @@ The options a GAN user reaches for are arguments, not rewrites of `train_step`:
 - `loss`: "bce" (non-saturating, Goodfellow et al. 2014) or "hinge" (Lim & Ye 2017; Miyato et al. 2018).
 - `r1_weight`: gamma of the R1 penalty, gamma/2 * E||grad_x D(x_real)||^2 (Mescheder et al. 2018); 0 = off.
 - `augment`: a DiffAugment policy (gan_tf/augment.py) for every image the discriminator sees.
-- `reuse_fakes`: the generator step reuses the discriminator step's fakes (one generator
-  forward pass per step, not two) instead of drawing new ones.
 - `ada_target`: > 0 adapts the augmentation probability p as ADA does (Karras et al. 2020):
   r_t = E[sign(D(x_real))] (0 when D cannot tell, 1 when it is sure of every real image) is
   held near the target.
@@ -57,7 +55,7 @@ def generator_losses(loss, fooled_logits):
 @keras.saving.register_keras_serializable(package="gan_tf")
 class GAN(keras.Model):
     def __init__(self, generator, discriminator, latent_dim, num_classes=0, seed=None, ema_decay=0.0,
-                 augment="none", ada_target=0.0, reuse_fakes=False, **kwargs):
+                 augment="none", ada_target=0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -74,7 +72,6 @@ class GAN(keras.Model):
         # Held by the model so latent noise is reproducible and checkpointed with it.
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.augment_policy = augment
-        self.reuse_fakes = reuse_fakes
         self.ada_target = ada_target
         self.augment = DiffAugment(augment, seed=None if seed is None else seed + 1)
         # Fixed at 1 (DiffAugment) unless ADA adapts it, starting from 0 as in the paper.
@@ -150,27 +147,16 @@ class GAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
         # 1. Draw fakes; for a conditional GAN they ask for the same digits as the real batch.
-        fake_inputs = self._generator_inputs(batch_size, real_labels)
-        if self.reuse_fakes:
-            # 2-3. The generator step backpropagates through the very fakes the discriminator just
-            # trained on (as the PyTorch DCGAN example does), so the generator, which costs ~7x the
-            # discriminator here, runs forward once per step instead of twice.
-            with tf.GradientTape() as tape:
-                fake_images = self.generator(fake_inputs, training=True)
-                with tape.stop_recording():
-                    d_loss, real_logits, fake_logits, r1 = self._discriminator_step(real_images, real_labels,
-                                                                                   fake_images, replicas)
-                g_loss, scaled_g_loss = self._generator_objective(fake_images, real_labels, replicas)
-        else:
-            fake_images = self.generator(fake_inputs, training=True)
-            d_loss, real_logits, fake_logits, r1 = self._discriminator_step(real_images, real_labels, fake_images,
-                                                                           replicas)
-            # 3. Train the generator on new fakes.
-            fake_inputs = self._generator_inputs(batch_size)
-            fake_labels = fake_inputs[1] if self.num_classes else None
-            with tf.GradientTape() as tape:
-                fakes = self.generator(fake_inputs, training=True)
-                g_loss, scaled_g_loss = self._generator_objective(fakes, fake_labels, replicas)
+        # (Reused in step 3 they save a generator pass, but measured worse: BENCHMARKS.md, session 8.)
+        fake_images = self.generator(self._generator_inputs(batch_size, real_labels), training=True)
+        d_loss, real_logits, fake_logits, r1 = self._discriminator_step(real_images, real_labels, fake_images, replicas)
+
+        # 3. Train the generator on new fakes, augmented the same way, scored as "real" by D.
+        fake_inputs = self._generator_inputs(batch_size)
+        fake_labels = fake_inputs[1] if self.num_classes else None
+        with tf.GradientTape() as tape:
+            fakes = self.generator(fake_inputs, training=True)
+            g_loss, scaled_g_loss = self._generator_objective(fakes, fake_labels, replicas)
         self._apply(self.g_optimizer, tape, scaled_g_loss, self.generator.trainable_weights)
         if self.ema_generator is not None:
             self._update_ema()
@@ -192,7 +178,7 @@ class GAN(keras.Model):
     def _discriminator_step(self, real_images, real_labels, fake_images, replicas):
         """2. One discriminator update on augmented real and fake images (the same policy for both)."""
         with tf.GradientTape() as tape:
-            real_seen, fake_seen = self._augmented(real_images), self._augmented(ops.stop_gradient(fake_images))
+            real_seen, fake_seen = self._augmented(real_images), self._augmented(fake_images)
             if self.r1_weight:
                 with tf.GradientTape() as r1_tape:
                     r1_tape.watch(real_seen)
@@ -259,7 +245,6 @@ class GAN(keras.Model):
             ema_decay=self.ema_decay,
             augment=self.augment_policy,
             ada_target=self.ada_target,
-            reuse_fakes=self.reuse_fakes,
         )
         return config
 

@@ -54,8 +54,7 @@ def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SH
         image_shape=image_shape, spectral_norm=config.spectral_norm, minibatch_std=config.minibatch_std,
     )
     return GAN(generator, discriminator, config.latent_dim, conditional_classes, seed=config.seed,
-               ema_decay=config.ema_decay, augment=config.augment, ada_target=config.ada_target,
-               reuse_fakes=config.reuse_fakes)
+               ema_decay=config.ema_decay, augment=config.augment, ada_target=config.ada_target)
 
 
 def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
@@ -85,7 +84,6 @@ def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_cla
     name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} k{config.kernel_size} "
             f"z{config.latent_dim} b{config.batch_size} cond{classes} "
             f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} mbstd{int(config.minibatch_std)} r1{int(bool(config.r1_weight))} "
-            f"reuse{int(config.reuse_fakes)} "
             f"aug[{config.augment}]")
     return name, make_step
 
