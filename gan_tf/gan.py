@@ -284,15 +284,12 @@ def generate_images(generator, latent_dim, num_classes, n, digits=None, seed=Non
     if isinstance(generator.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # `predict` would split the batches across workers (each would get its share) and wait
         # for the others; a plain call per batch draws all n here, with no collective.
-        images = np.concatenate([np.asarray(generator(tree_slice(inputs, i, i + batch_size), training=False))
+        images = np.concatenate([np.asarray(generator(keras.tree.map_structure(lambda x, i=i: x[i : i + batch_size],
+                                                                                inputs), training=False))
                                  for i in range(0, n, batch_size)])
     else:
         images = generator.predict(inputs, batch_size=batch_size, verbose=0)
     return to_uint8(images)
-
-
-def tree_slice(inputs, start, stop):
-    return [x[start:stop] for x in inputs] if isinstance(inputs, list) else inputs[start:stop]
 
 
 def to_uint8(images):

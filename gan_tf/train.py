@@ -9,7 +9,6 @@ history.csv, quality.csv, metrics.json, logs/ (TensorBoard).
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from gan_tf.gan import GAN
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.rundir import open_run
-from gradient_hunt.runtime import configure
+from gradient_hunt.runtime import check_strategy, configure
 
 
 def check_options(config: GANConfig) -> None:
@@ -39,9 +38,7 @@ def check_options(config: GANConfig) -> None:
         raise RunError(str(err)) from None
     if config.r1_weight < 0 or not 0 <= config.ada_target <= 1 or config.time_limit < 0:
         raise RunError("--r1-weight and --time-limit must be >= 0, --ada-target in [0, 1]")
-    if config.strategy == "multi-worker" and not os.environ.get("TF_CONFIG"):
-        raise RunError("--strategy multi-worker needs the TF_CONFIG environment variable (cluster and task); "
-                       "see the README, 'Across processes and machines'")
+    check_strategy(config.strategy)
 
 
 def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:
@@ -138,7 +135,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
             raise RunError(f"the workers' checkpoints disagree (this one, {run_dir}, is at epoch {start_epoch}, the "
                            f"chief's at {chief_epoch}): start over on every worker with --fresh")
         if worker_dir is not None and chief_epoch >= config.epochs:
-            return {"worker": "{} {}".format(*multi_worker.task()), "epochs": 0}  # a trained run: nothing to do
+            return multi_worker.worker_report(epochs=0)  # a trained run: nothing to do
     if start_epoch:
         print(f"resuming {run_dir} from epoch {start_epoch}")
     if start_epoch >= config.epochs:
@@ -176,7 +173,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
 
     if worker_dir is not None:
         # Its checkpoints stay: --resume (after a time limit, or with more --epochs) goes on from them.
-        return {"worker": "{} {}".format(*multi_worker.task()), "epochs": int(checkpoint.epoch.numpy()) - start_epoch}
+        return multi_worker.worker_report(epochs=int(checkpoint.epoch.numpy()) - start_epoch)
     save_model(gan.sampler, run_dir / "generator.keras")
     epochs_done = int(checkpoint.epoch.numpy())
     report = {"epochs": epochs_done, "seconds": round(float(checkpoint.seconds.numpy()), 1)}

@@ -57,19 +57,26 @@ def across_workers() -> bool:
     return isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
 
 
-def chief_value(strategy, value: int) -> int:
-    """The chief's integer `value` on every worker, by one all-reduce (the others add 0)."""
+def _summed(strategy, mine: int) -> int:
+    """The sum over all workers of each one's integer `mine` (one all-reduce), on every worker."""
     import tensorflow as tf
 
-    mine = int(value) if is_chief() else 0
-    return int(strategy.reduce("SUM", strategy.run(lambda: tf.constant(mine, tf.int64)), axis=None))
+    return int(strategy.reduce("SUM", strategy.run(lambda: tf.constant(int(mine), tf.int64)), axis=None))
+
+
+def chief_value(strategy, value: int) -> int:
+    """The chief's integer `value` on every worker (the others add 0)."""
+    return _summed(strategy, value if is_chief() else 0)
 
 
 def anyone_says(strategy, flag: bool) -> bool:
-    """True on every worker when `flag` is true on any of them (one all-reduce)."""
-    import tensorflow as tf
+    """True on every worker when `flag` is true on any of them."""
+    return _summed(strategy, bool(flag)) > 0
 
-    return bool(strategy.reduce("SUM", strategy.run(lambda: tf.constant(int(bool(flag)), tf.int64)), axis=None))
+
+def worker_report(**more) -> dict:
+    """What a worker that is not the chief returns from training: its name ("worker 1"), and `more`."""
+    return {"worker": "{} {}".format(*task()), **more}
 
 
 def chief_says(strategy, flag: bool) -> bool:

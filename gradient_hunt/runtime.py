@@ -119,19 +119,25 @@ def choose_precision(requested: str, tf, gpus, probe=None) -> tuple[str, str]:
     return str(choice), choice.reason
 
 
+def check_strategy(name: str) -> None:
+    """Refuse a strategy that cannot run here, before a command writes anything."""
+    if name not in STRATEGIES:
+        raise RuntimeSettingError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    if name == "multi-worker" and not os.environ.get("TF_CONFIG"):
+        raise RuntimeSettingError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task); "
+                                  "see the README, 'Across processes and machines'")
+
+
 def make_strategy(name: str, tf):
+    check_strategy(name)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multi-worker":
-        if "TF_CONFIG" not in os.environ:
-            raise RuntimeSettingError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task)")
-        from gradient_hunt.multi_worker import mend_keras_fit
+    from gradient_hunt.multi_worker import mend_keras_fit  # "multi-worker", the one left
 
-        mend_keras_fit()  # Keras 3's fit fails under this strategy as released (see gradient_hunt.multi_worker)
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise RuntimeSettingError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    mend_keras_fit()  # Keras 3's fit fails under this strategy as released (see gradient_hunt.multi_worker)
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default", threads: int = 0,

@@ -1,7 +1,7 @@
 """The images a hunt model trains and validates on, decoded into memory or onto the disk cache,
 behind one interface: `hunt-tf train` and every `hunt-tune` trial build their batches the same way.
 
-    decoded = decode_train(folder, config, where="disk")          # hunt_tf.cache.choose_cache says where
+    decoded = decode_train(folder, config)                        # memory or disk: config.cache (auto)
     train = TrainingRows.of(decoded, train_idx, config.extra_fakes, folder.class_names, seed)
     ds = train.dataset(batch_size=32, augment="standard", strength=1.0, seed=0, crop=128)
     val = validation_dataset(subset(decoded.pixels, val_idx), decoded.labels[val_idx], 64, crop=128)
@@ -18,7 +18,7 @@ import typing
 import numpy as np
 
 from hunt_tf import extra_fakes
-from hunt_tf.cache import CachedRows, PixelCache
+from hunt_tf.cache import CachedRows, PixelCache, choose_cache
 from hunt_tf.data import from_cache, from_pixels
 from hunt_tf.splits import decode_training_images, keep_decoded
 
@@ -28,18 +28,22 @@ class Decoded(typing.NamedTuple):
 
     pixels: object
     labels: np.ndarray
-    where: str  # "memory" or "disk"
+
+    @property
+    def where(self) -> str:
+        return "disk" if isinstance(self.pixels, CachedRows) else "memory"
 
 
-def decode_train(folder, config, where: str) -> Decoded:
-    """Decode Train/ once at `config.decode_size`, into memory or into the disk cache (reused by
-    every run and trial with the same files and decode settings); undecodable files leave `folder`."""
+def decode_train(folder, config, multi_worker=False) -> Decoded:
+    """Decode Train/ once at `config.decode_size`, where `config.cache` says (hunt_tf.cache.choose_cache):
+    into memory or into the disk cache (reused by every run and trial with the same files and
+    decode settings). Undecodable files leave `folder`."""
+    where = choose_cache(config.cache, len(folder.train), config.decode_size, multi_worker=multi_worker)
     if where == "disk":
         store = PixelCache.build(folder.train, config.decode_size, config.resize_mode)
         rows, labels = keep_decoded(folder, store.ok)
-        return Decoded(CachedRows(store, rows), labels, where)
-    pixels, labels = decode_training_images(folder, config.decode_size, config.resize_mode)
-    return Decoded(pixels, labels, where)
+        return Decoded(CachedRows(store, rows), labels)
+    return Decoded(*decode_training_images(folder, config.decode_size, config.resize_mode))
 
 
 def subset(pixels, indices):

@@ -22,9 +22,8 @@ from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
-from gradient_hunt.runtime import configure
+from gradient_hunt.runtime import check_strategy, configure
 from hunt_tf import audit, extra_fakes, files
-from hunt_tf.cache import choose_cache
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
@@ -55,6 +54,7 @@ def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
 def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=None, fresh=False, ids="stem") -> dict:
     """Scan, audit, split, fit, report, predict. Returns the validation report."""
     asked = resolve_config(dict(settings or {}), hparams)
+    check_strategy(asked.strategy)  # before the run directory is written
     run_dir, worker_dir = Path(run_dir), None
     across = asked.strategy == "multi-worker"
     if across and not multi_worker.is_chief():
@@ -78,14 +78,13 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     if across:
         finished = multi_worker.chief_says(runtime.strategy, finished)  # only the chief's run can tell
         if worker_dir is not None and finished:
-            return {"worker": "{} {}".format(*multi_worker.task())}
+            return multi_worker.worker_report()
     keras.utils.set_random_seed(config.seed)
-    where = choose_cache(config.cache, len(folder.train), config.decode_size, multi_worker=across)
-    decoded = decode_train(folder, config, where)
+    decoded = decode_train(folder, config, multi_worker=across)
     train_idx, val_idx, how, held_out_source = validation_split(folder, decoded.labels, config.val_split, config.seed,
                                                                 config.validation)
     print(f"data: {len(train_idx)} train / {len(val_idx)} validation ({how}) / {len(folder.test)} test images, "
-          f"classes {folder.class_names}, {describe_input(config)}, decoded pixels in {where} | "
+          f"classes {folder.class_names}, {describe_input(config)}, decoded pixels in {decoded.where} | "
           f"runtime: {runtime.describe()}")
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     if finished:
@@ -102,7 +101,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         del train
     if worker_dir is not None:
         shutil.rmtree(worker_dir, ignore_errors=True)
-        return {"worker": "{} {}".format(*multi_worker.task())}
+        return multi_worker.worker_report()
     if across and not finished:
         # The others have finished: predict in this process alone, with the model outside the strategy.
         model = keras.saving.load_model(run_dir / "model.keras")

@@ -1,5 +1,6 @@
 """The disk cache of decoded pixels (`--cache disk`): same data as memory, reused, rebuilt, bounded."""
 
+import dataclasses
 import json
 import os
 
@@ -80,8 +81,8 @@ def as_multiset(ds):
 def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(data, monkeypatch):
     monkeypatch.setattr(cache_module, "SHARD_BYTES", 4 * 16 * 16 * 3)
     config = HuntConfig(image_size=16, source_size=16, resize_mode="resize")
-    in_ram = decode_train(files.scan(data, progress=False), config, "memory")
-    on_disk = decode_train(files.scan(data, progress=False), config, "disk")
+    in_ram = decode_train(files.scan(data, progress=False), dataclasses.replace(config, cache="memory"))
+    on_disk = decode_train(files.scan(data, progress=False), dataclasses.replace(config, cache="disk"))
     assert isinstance(on_disk.pixels, CachedRows) and isinstance(in_ram.pixels, np.ndarray)
     train_idx = np.arange(1, len(in_ram.labels), 2)  # positions among the decodable rows
     names = ["AI", "Real"]

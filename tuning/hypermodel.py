@@ -13,7 +13,6 @@ import keras
 import keras_tuner as kt
 
 from hunt_tf import extra_fakes
-from hunt_tf.cache import choose_cache
 from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
 from hunt_tf.config import HuntConfig
 from hunt_tf.crops import COLOUR_CONVS, auto_input
@@ -80,12 +79,11 @@ class HuntHyperModel(kt.HyperModel):
                     multi_worker=False):
         """Decode a scanned folder's Train/ once, as `config` (sizes filled, `cache` where) says, and
         split it as `hunt-tf train` does (seeded, stratified)."""
-        where = choose_cache(config.cache, len(folder.train), config.decode_size, multi_worker=multi_worker)
-        decoded = decode_train(folder, config, where)
+        decoded = decode_train(folder, config, multi_worker=multi_worker)
         # A folder of several generators is tuned on the one held out: the search's objective is
         # then accuracy on a generator that no trial trained on.
         train_idx, val_idx, how, _ = validation_split(folder, decoded.labels, config.val_split, seed, config.validation)
-        print(f"tuning validation: {how}; decoded pixels in {where}")
+        print(f"tuning validation: {how}; decoded pixels in {decoded.where}")
         crop = config.image_size if config.resize_mode == "crop" else 0
         # Trials train on what `hunt-tf train` would: the same extra fakes, training rows only.
         kind = extra_fakes.resolve(config.extra_fakes, config.decode_size, folder.class_names)
