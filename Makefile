@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # make gan [EPOCHS=] [DATASET=] [RUN=]
-EPOCHS  ?= 70
+EPOCHS  ?= 80
 DATASET ?= mnist
 # make tune / train-cnn [DATA=] [TRIALS=] [RUN=]; defaults: the demo folder that `make demo` builds
 DATA    ?= runs/demo/data
