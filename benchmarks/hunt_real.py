@@ -129,7 +129,7 @@ def test_auc(run: Path, folder: Path, truth: dict):
     config = HuntConfig.load(run / "config.json")
     records = [files.probe(next((folder / "Test").glob(f"{i}.*"))) for i in truth]
     model = keras.saving.load_model(run / "model.keras")
-    _, probs = predict_records(model, records, list(CLASSES), config.decode_size, config.resize_mode, progress=False)
+    probs = predict_records(model, records, list(CLASSES), config.decode_size, config.resize_mode, progress=False).probs
     return float(roc_auc_score([truth[i] for i in truth], probs[:, 1]))
 
 

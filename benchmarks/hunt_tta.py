@@ -27,8 +27,8 @@ CLASSES = ("AI", "Real")
 def score(model, records, labels, config, threshold, tta):
     from hunt_tf.predict import predict_records
 
-    _, probs = predict_records(model, records, list(CLASSES), config.decode_size, config.resize_mode, threshold,
-                               tta=tta, progress=False)
+    probs = predict_records(model, records, list(CLASSES), config.decode_size, config.resize_mode, threshold,
+                            tta=tta, progress=False).probs
     labels = np.asarray(labels)
     cut = 0.5 if threshold is None else threshold
     return float(np.mean((probs[:, 1] >= cut) == labels)), float(roc_auc_score(labels, probs[:, 1]))

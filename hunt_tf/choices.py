@@ -10,6 +10,8 @@ DECODE_MODES = RESIZE_MODES[1:]
 CROP_MIN_SOURCE = 128
 # How the validation rows are chosen (hunt_tf.splits.validation_split).
 VALIDATIONS = ("auto", "random", "source")
+# Where the two-class cut comes from (hunt_tf.adaptive_cut): validation's, or moved by the Test images.
+CUTS = ("adaptive", "validation")
 # Extra AI examples made from the Real training images (hunt_tf.extra_fakes).
 # auto: resample for images read as RGB (below RESIDUAL_MIN_SIDE, when a class is named Real),
 # where it measured a large gain on unseen generators; none for photographs, where it did not.

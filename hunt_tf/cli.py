@@ -22,6 +22,7 @@ from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 from hunt_tf.choices import (
     ARCHITECTURES,
     CACHES,
+    CUTS,
     EXTRA_FAKES,
     ID_STYLES,
     INPUTS,
@@ -48,6 +49,7 @@ CHOICES = {
     "jit": JIT_CHOICES,
     "strategy": STRATEGIES,
     "cache": CACHES,
+    "cut": CUTS,
 }
 ID_HELP = ("how a submission Id is made from a test file: stem (name without extension, Kaggle's usual), "
            "name (with it), path (below the test folder); ids that would repeat are an error (default: stem)")
@@ -95,6 +97,9 @@ def parser():
     pr.add_argument("--out", default="submission.csv", help="(default: %(default)s)")
     pr.add_argument("--tta", action="store_true", help="average with mirrored images")
     pr.add_argument("--ids", choices=ID_STYLES, default="stem", help=ID_HELP)
+    pr.add_argument("--cut", choices=CUTS, help="adaptive: move the validation cut toward Real when these images hold "
+                    "many more between the validation's fakes and reals than real images explain; validation: keep it "
+                    "(default: the run's)")
 
     ev = sub.add_parser("evaluate", help="metrics of a trained run on a labelled folder",
                         description="Accuracy, precision, recall, F1, ROC AUC and PNGs on DATA/Train/<class>/... "
@@ -168,9 +173,13 @@ def cmd_predict(args):
     if not records:
         raise files.DataError(f"no files in {args.images}")
     ids = submission_ids(records, Path(args.images), args.ids)
-    labels, _ = predict_records(model, records, classes, config.decode_size, config.resize_mode,
-                                decision["threshold"], decision["fallback_class"], tta=args.tta)
-    write_submission(args.out, ids, labels)
+    adaptive = (args.cut or config.cut) == "adaptive"
+    predicted = predict_records(model, records, classes, config.decode_size, config.resize_mode, decision["threshold"],
+                                decision["fallback_class"], tta=args.tta,
+                                real_scores=decision.get("real_scores") if adaptive else None)
+    if predicted.note:
+        print(predicted.note)
+    write_submission(args.out, ids, predicted.labels)
     print(f"wrote {len(ids)} rows to {args.out}")
 
 

@@ -18,7 +18,8 @@ from gradient_hunt.settings import Settings, SettingsError
 class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
     # fakes, one conv layer per block.
-    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1}
+    ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
+                                           "cut": "validation"}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -30,6 +31,7 @@ class HuntConfig(Settings):
     extra_fakes: str = "auto"  # auto (resample for images decoded under 64 px with a Real class, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI | noise: with pixel-independent speckle | resample+noise: one of each (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # auto | random | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out)
+    cut: str = "adaptive"  # adaptive: the validation cut, moved toward Real when the Test images hold many more between the validation's fakes and reals than real images explain (unseen generators; no test label used) | validation: the validation cut
     # model
     backbone: str = "cnn"  # cnn | efficientnetb0 | resnet50v2 | mobilenetv2 | convnexttiny
     weights: str = "none"  # backbones only: none | imagenet | PATH

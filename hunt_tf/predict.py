@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import typing
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gradient_hunt.atomic import atomic_write
+from hunt_tf.adaptive_cut import adapted_threshold
 from hunt_tf.choices import ID_STYLES
 from hunt_tf.crops import average_over_tiles
 from hunt_tf.errors import DataError
@@ -74,23 +76,37 @@ def predict_pixels(model, pixels, batch_size=64, tta=False):
     return predict(pixels)
 
 
-def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
-                    fallback_label=0, tta=False, progress=True):
-    """(label names, probabilities) for every record, decodable or not (those get `fallback_label`).
+class Predictions(typing.NamedTuple):
+    labels: list  # class names, one per record
+    probs: np.ndarray  # (records, classes); undecodable records: one-hot of the fallback class
+    threshold: float | None  # the cut the labels were decided at
+    note: str | None  # why the cut moved from the one asked for (hunt_tf.adaptive_cut), or None
 
-    `image_size` is the decode size (HuntConfig.decode_size): the crop source in crop mode."""
+
+def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
+                    fallback_label=0, tta=False, progress=True, real_scores=None) -> Predictions:
+    """Labels and probabilities for every record, decodable or not (those get `fallback_label`).
+
+    `image_size` is the decode size (HuntConfig.decode_size): the crop source in crop mode.
+    With `real_scores` (the validation reals', decision.json) the cut may move toward Real when
+    these images show fakes unlike the validation's (hunt_tf.adaptive_cut)."""
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
+    predicted = np.zeros(len(records), bool)
     bar = tqdm(total=len(readable), desc="predicting", unit="file", disable=not progress, leave=False)
     for start in range(0, len(readable), CHUNK):  # decoded a chunk at a time: a Test folder of any size
         chunk = np.array(readable[start : start + CHUNK])
         pixels, decoded = decode_all([records[i] for i in chunk], image_size, resize_mode, progress=False)
         if decoded.any():
             probs[chunk[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
+            predicted[chunk[decoded]] = True
         bar.update(len(chunk))
     bar.close()
+    note = None
+    if real_scores is not None:  # only the images the model saw tell where their fakes lie
+        threshold, note = adapted_threshold(threshold, real_scores, probs[predicted], class_names)
     labels = predict_labels(probs, threshold)
-    return [class_names[i] for i in labels], probs
+    return Predictions([class_names[i] for i in labels], probs, threshold, note)
 
 
 def write_submission(path, ids, labels):

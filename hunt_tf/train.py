@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
@@ -24,6 +25,7 @@ from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
 from hunt_tf import audit, extra_fakes, files
+from hunt_tf.adaptive_cut import real_scores_of
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
@@ -69,7 +71,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), kind="hunt-tf", identity=identity,
-                                  fresh=fresh, may_change=("cache", "strategy"))  # how it ran is not the run
+                                  fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
@@ -115,15 +117,25 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                               images=val_pixels, names=val_names, threshold=fixed_cut, validation=how)
         explain_images(model, val_pixels, val_probs, folder.class_names, run_dir / "report" / "explain.png",
                        val_labels, val_names)
-    # What prediction needs besides the model: the cut on P(class 1), and the answer for undecodable files.
+    # What prediction needs besides the model: the cut on P(class 1), the answer for undecodable
+    # files, and how the validation's real images scored (where an adaptive cut may move to).
     decision = {"threshold": report.get("threshold"), "fallback_class": folder.majority_class}
+    real = extra_fakes.real_class(folder.class_names)
+    if len(val_idx) and real is not None and np.any(val_labels == real):
+        decision["real_scores"] = real_scores_of(val_probs[val_labels == real], real)
     write_json(run_dir / "decision.json", decision)
     if folder.test:
-        names, _ = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
-                                   decision["threshold"], decision["fallback_class"], tta=tta)
-        write_submission(run_dir / "submission.csv", test_ids, names)
+        predicted = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
+                                    decision["threshold"], decision["fallback_class"], tta=tta,
+                                    real_scores=decision.get("real_scores") if config.cut == "adaptive" else None)
+        if predicted.note:
+            print(predicted.note)
+        write_submission(run_dir / "submission.csv", test_ids, predicted.labels)
         report["submission"] = str(run_dir / "submission.csv")
         report["n_test"] = len(test_ids)
+        report["submission_threshold"] = predicted.threshold
+        if predicted.note:
+            report["submission_cut"] = predicted.note
     return report
 
 

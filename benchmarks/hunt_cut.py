@@ -1,0 +1,153 @@
+"""Does the adaptive cut (`--cut adaptive`, hunt_tf.adaptive_cut) pay? Scored on runs already trained.
+
+    .venv/bin/python benchmarks/hunt_cut.py --real runs/hunt-real --variant defaults \\
+        --families runs/hunt-families --family-variant rgb-+-resample-fakes
+
+For every run, the validation rows (the run's own split of Train, rebuilt from its seed) give
+the real images' scores, and the labelled test images are decided twice on the same
+probabilities: at the validation cut, and at the cut adapted to those test images (their
+labels unused). Real-data runs are `hunt_real.py`'s (ROOT/runs/<set>-s<seed>-<variant>, labels
+in ROOT/sets/<set>-s<seed>/labels.json): test accuracy. Family runs are `hunt_families.py`'s
+(ROOT/<dataset>/detectors/dcgan-<variant>-s<seed>): accuracy on real test images and the balanced
+accuracy of each unseen family against them. With `--cross`, each real-data model is also
+scored on another set's test images (raw r1 -> re-encoded r1 and back, CIFAKE -> r1): real
+images unlike validation's, which the cut must not mistake for fakes. No training happens here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def probabilities(run, folder_dir, test_paths):
+    """(classes, validation Real rows' probabilities, test probabilities) of one run."""
+    import keras
+
+    import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
+    import hunt_tf.residual  # noqa: F401
+    from hunt_tf import files
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.predict import predict_records
+    from hunt_tf.splits import validation_split
+
+    config = HuntConfig.load(run / "config.json")
+    classes = json.loads((run / "classes.json").read_text())
+    model = keras.saving.load_model(run / "model.keras")
+    folder = files.scan(folder_dir, progress=False)
+    _, val_idx, _, _ = validation_split(folder, folder.labels, config.val_split, config.seed, config.validation)
+    val_idx = [i for i in val_idx if classes[folder.labels[i]] == "Real"]
+
+    def probs(records):
+        return predict_records(model, records, classes, config.decode_size, config.resize_mode, progress=False).probs
+
+    return classes, probs([folder.train[i] for i in val_idx]), probs([files.probe(p) for p in test_paths])
+
+
+def both_cuts(run, classes, val_real_probs, test_probs):
+    """{"validation": labels, "adaptive": labels} (class names) on the same test probabilities."""
+    from hunt_tf.adaptive_cut import adapted_threshold, real_scores_of
+    from hunt_tf.predict import load_decision
+    from hunt_tf.report import predict_labels
+
+    threshold = load_decision(run)["threshold"]
+    real = classes.index("Real")
+    adapted, note = adapted_threshold(threshold, real_scores_of(val_real_probs, real), test_probs, classes)
+    return {cut: [classes[i] for i in predict_labels(test_probs, t)] for cut, t in
+            (("validation", threshold), ("adaptive", adapted))}, note
+
+
+def real_runs(root, variant):
+    for run in sorted((root / "runs").glob(f"*-s[0-9]-{variant}")):
+        name, seed = run.name[: -len(variant) - 1].rsplit("-s", 1)
+        folder = root / "sets" / f"{name}-s{seed}"
+        truth = json.loads((folder / "labels.json").read_text())  # id -> 0 (AI) / 1 (Real)
+        paths = [next((folder / "Test").glob(f"{i}.*")) for i in truth]
+        classes, val, test = probabilities(run, folder, paths)
+        decided, note = both_cuts(run, classes, val, test)
+        row = {"set": name, "seed": int(seed), "moved": note is not None}
+        for cut, labels in decided.items():
+            row[cut] = float(np.mean([(label == "Real") == bool(y) for label, y in zip(labels, truth.values())]))
+        yield row
+
+
+# Trained on one set, tested on another's held-out images: real images (and fakes) of another
+# kind than validation's, where an adaptive cut must not mistake shifted reals for fakes.
+CROSS = (("r1-raw", "r1-reenc"), ("r1-reenc", "r1-raw"), ("cifake", "r1-reenc"))
+
+
+def cross_runs(root, variant):
+    for trained_on, tested_on in CROSS:
+        for run in sorted((root / "runs").glob(f"{trained_on}-s[0-9]-{variant}")):
+            seed = run.name[len(trained_on) + 2 : -len(variant) - 1]
+            test_folder = root / "sets" / f"{tested_on}-s{seed}"
+            if not test_folder.exists():
+                continue
+            truth = json.loads((test_folder / "labels.json").read_text())
+            paths = [next((test_folder / "Test").glob(f"{i}.*")) for i in truth]
+            classes, val, test = probabilities(run, root / "sets" / f"{trained_on}-s{seed}", paths)
+            decided, note = both_cuts(run, classes, val, test)
+            row = {"set": f"{trained_on} -> {tested_on}", "seed": int(seed), "moved": note is not None}
+            for cut, labels in decided.items():
+                row[cut] = float(np.mean([(label == "Real") == bool(y) for label, y in zip(labels, truth.values())]))
+            yield row
+
+
+def family_runs(root, dataset, variant):
+    from hunt_families import FAMILIES
+
+    folder = root / dataset / "data-dcgan"
+    paths = sorted((folder / "Test").iterdir())
+    family = np.array([p.stem.rsplit("_", 1)[0] for p in paths])
+    for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
+        classes, val, test = probabilities(run, folder, paths)
+        decided, note = both_cuts(run, classes, val, test)
+        row = {"set": dataset, "seed": int(run.name[-1]), "moved": note is not None}
+        for cut, labels in decided.items():
+            called_real = np.array([label == "Real" for label in labels])
+            real = called_real[family == "real"].mean()
+            unseen = [(1 - called_real[family == f].mean() + real) / 2 for f in FAMILIES if f != "dcgan"]
+            row[cut] = float(np.mean(unseen))
+            row[f"{cut} real"] = float(real)
+        yield row
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--real", type=Path, help="a hunt_real.py root")
+    p.add_argument("--variant", default="defaults", help="run-name suffix of the real-data runs (default: %(default)s)")
+    p.add_argument("--cross", action="store_true", help="also test each real-data model on another set's test images")
+    p.add_argument("--families", type=Path, help="a hunt_families.py root")
+    p.add_argument("--datasets", nargs="+", default=["fashion", "mnist5k"])
+    p.add_argument("--family-variant", default="defaults", help="detector-name part of the family runs")
+    p.add_argument("--results", type=Path, default=Path("runs/hunt-cut.jsonl"))
+    args = p.parse_args()
+    rows = []
+    if args.real:
+        rows += list(real_runs(args.real, args.variant))
+        rows += list(cross_runs(args.real, args.variant)) if args.cross else []
+    for dataset in args.datasets if args.families else []:
+        rows += list(family_runs(args.families, dataset, args.family_variant))
+    with open(args.results, "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print("| set | seeds | validation cut: mean (worst) | adaptive cut: mean (worst) | runs where it moved |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in dict.fromkeys(r["set"] for r in rows):
+        mine = [r for r in rows if r["set"] == name]
+        cells = [f"{np.mean([r[c] for r in mine]):.3f} ({min(r[c] for r in mine):.3f})"
+                 + (f", real {np.mean([r[c + ' real'] for r in mine]):.3f}" if c + " real" in mine[0] else "")
+                 for c in ("validation", "adaptive")]
+        print(f"| {name} | {len(mine)} | {cells[0]} | {cells[1]} | {sum(r['moved'] for r in mine)} of {len(mine)} |")
+
+
+if __name__ == "__main__":
+    main()
