@@ -43,6 +43,7 @@ def probabilities(run, folder_dir, test_paths):
     classes = json.loads((run / "classes.json").read_text())
     model = keras.saving.load_model(run / "model.keras")
     folder = files.scan(folder_dir, progress=False)
+    # The split training made (it splits the decodable files; every file of these sets decodes).
     _, val_idx, _, _ = validation_split(folder, folder.labels, config.val_split, config.seed, config.validation)
     val_idx = [i for i in val_idx if classes[folder.labels[i]] == "Real"]
 
@@ -54,15 +55,15 @@ def probabilities(run, folder_dir, test_paths):
 
 def both_cuts(run, classes, val_real_probs, test_probs):
     """{"validation": labels, "adaptive": labels} (class names) on the same test probabilities."""
-    from hunt_tf.adaptive_cut import adapted_threshold, real_scores_of
+    from hunt_tf.adaptive_cut import adapted_cut, real_scores_of
     from hunt_tf.predict import load_decision
     from hunt_tf.report import predict_labels
 
     threshold = load_decision(run)["threshold"]
-    real = classes.index("Real")
-    adapted, note = adapted_threshold(threshold, real_scores_of(val_real_probs, real), test_probs, classes)
-    return {cut: [classes[i] for i in predict_labels(test_probs, t)] for cut, t in
-            (("validation", threshold), ("adaptive", adapted))}, note
+    validation = predict_labels(test_probs, threshold)
+    cut = adapted_cut(threshold, real_scores_of(val_real_probs, classes.index("Real")), test_probs, classes)
+    adaptive = cut.decide(test_probs) if cut else validation
+    return {"validation": [classes[i] for i in validation], "adaptive": [classes[i] for i in adaptive]}, cut
 
 
 def real_runs(root, variant):
@@ -72,8 +73,8 @@ def real_runs(root, variant):
         truth = json.loads((folder / "labels.json").read_text())  # id -> 0 (AI) / 1 (Real)
         paths = [next((folder / "Test").glob(f"{i}.*")) for i in truth]
         classes, val, test = probabilities(run, folder, paths)
-        decided, note = both_cuts(run, classes, val, test)
-        row = {"set": name, "seed": int(seed), "moved": note is not None}
+        decided, cut = both_cuts(run, classes, val, test)
+        row = {"set": name, "seed": int(seed), "moved": cut is not None}
         for cut, labels in decided.items():
             row[cut] = float(np.mean([(label == "Real") == bool(y) for label, y in zip(labels, truth.values())]))
         yield row
@@ -94,8 +95,8 @@ def cross_runs(root, variant):
             truth = json.loads((test_folder / "labels.json").read_text())
             paths = [next((test_folder / "Test").glob(f"{i}.*")) for i in truth]
             classes, val, test = probabilities(run, root / "sets" / f"{trained_on}-s{seed}", paths)
-            decided, note = both_cuts(run, classes, val, test)
-            row = {"set": f"{trained_on} -> {tested_on}", "seed": int(seed), "moved": note is not None}
+            decided, cut = both_cuts(run, classes, val, test)
+            row = {"set": f"{trained_on} -> {tested_on}", "seed": int(seed), "moved": cut is not None}
             for cut, labels in decided.items():
                 row[cut] = float(np.mean([(label == "Real") == bool(y) for label, y in zip(labels, truth.values())]))
             yield row
@@ -109,8 +110,8 @@ def family_runs(root, dataset, variant):
     family = np.array([p.stem.rsplit("_", 1)[0] for p in paths])
     for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
         classes, val, test = probabilities(run, folder, paths)
-        decided, note = both_cuts(run, classes, val, test)
-        row = {"set": dataset, "seed": int(run.name[-1]), "moved": note is not None}
+        decided, cut = both_cuts(run, classes, val, test)
+        row = {"set": dataset, "seed": int(run.name[-1]), "moved": cut is not None}
         for cut, labels in decided.items():
             called_real = np.array([label == "Real" for label in labels])
             real = called_real[family == "real"].mean()

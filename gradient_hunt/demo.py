@@ -1,6 +1,6 @@
 """The whole story in one command (`make demo`): GAN -> hunt folder -> tune -> CNN -> score.
 
-    .venv/bin/python -m gradient_hunt.demo [--root runs/demo] [--gan-epochs 70]
+    .venv/bin/python -m gradient_hunt.demo [--root runs/demo] [--gan-epochs 80]
 
 Every step is one of the project's own commands, run in order; each resumes or skips
 when its output is already there, so running the demo again after a kill continues it.
@@ -75,7 +75,7 @@ def score_submission(submission: Path, labels_file: Path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default="runs/demo")
-    p.add_argument("--gan-epochs", type=int, default=70)  # make gan's default
+    p.add_argument("--gan-epochs", type=int, default=80)  # make gan's default
     p.add_argument("--train-per-class", type=int, default=2000)
     p.add_argument("--test-per-class", type=int, default=500)
     p.add_argument("--tune-minutes", type=float, default=4)

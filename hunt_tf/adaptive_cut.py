@@ -1,14 +1,15 @@
 """A decision cut that moves toward Real when the Test folder shows fakes the detector never saw.
 
     decision["real_scores"] = real_scores_of(val_probs[val_labels == real], real)  # at training
-    threshold, note = adapted_threshold(threshold, decision["real_scores"], test_probs, class_names)
+    cut = adapted_cut(threshold, decision["real_scores"], test_probs, class_names)     # at prediction
+    labels = cut.decide(test_probs) if cut else predict_labels(test_probs, threshold)
 
 Fakes of a generator the detector never saw land between the two kinds it knows: less fake
 than the training generator's, less real than real images. On Fashion-MNIST every unseen
-family ranked well against real images (ROC AUC 0.88-0.98), yet a quarter to half of its
-fakes were called Real at the validation cut, because the validation fakes, all from the
-training generator, lie far below it (BENCHMARKS.md, session 9). Validation cannot see that;
-the unlabelled Test folder can.
+family ranked well against real images (ROC AUC 0.88 to 0.999), yet a quarter to half of
+three families' fakes were called Real at the validation cut: the validation fakes, all of
+the training generator, lie far below it (BENCHMARKS.md, session 9), so validation cannot
+see where the cut should go between them. The unlabelled Test folder can.
 
 The validation Real rows tell how real images score; the Test folder tells how its images
 score. Moving the cut from c0 up to c calls the n_b test images between them AI. Real images
@@ -24,26 +25,31 @@ put it. No test label is used.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from gradient_hunt.settings import SettingsError
+from hunt_tf.choices import CUTS
 from hunt_tf.extra_fakes import real_class
 
 Z = 3.0  # standard errors the gain must clear
 CAP = 0.10  # never call more than this share of the validation reals AI
 MIN_REALS = 20  # fewer validation reals say too little about how real images score
 KEPT = 5000  # validation scores kept in decision.json (evenly spaced order statistics beyond that)
+TINY = 1e-38  # float32 probabilities are exact down to here: log-odds up to about 87
 
 
 def log_odds(probs, real: int) -> np.ndarray:
-    """Log-odds of the Real class, sorted: the scale the cut moves on (probabilities saturate at
-    1.0 where log-odds still tell images apart)."""
+    """Log-odds of the Real class, one per row: the scale the cut moves on (P(Real) saturates at
+    1.0 in float32 from log-odds of about 17, where the small probability still tells images apart)."""
     probs = np.asarray(probs, np.float64)
-    return np.sort(np.log(np.maximum(probs[:, real], 1e-12)) - np.log(np.maximum(probs[:, 1 - real], 1e-12)))
+    return np.log(np.maximum(probs[:, real], TINY)) - np.log(np.maximum(probs[:, 1 - real], TINY))
 
 
 def real_scores_of(probs, real: int) -> list[float]:
-    """What decision.json keeps of the validation reals' scores: at most KEPT evenly spaced ones."""
-    scores = log_odds(probs, real)
+    """What decision.json keeps of the validation reals' scores: sorted, at most KEPT evenly spaced ones."""
+    scores = np.sort(log_odds(probs, real))
     if len(scores) > KEPT:
         scores = scores[np.linspace(0, len(scores) - 1, KEPT).round().astype(int)]
     return [round(float(s), 4) for s in scores]
@@ -77,24 +83,59 @@ def adapted_score_cut(real_scores, test_scores, c0: float, z: float = Z, cap: fl
     return float(cuts[best]) if bound[best] > 0 else c0
 
 
-def adapted_threshold(threshold, real_scores, test_probs, class_names):
-    """(threshold on P(class 1), a line saying why it moved, or None). Two classes, one named
-    Real, enough validation reals; otherwise `threshold` unchanged."""
+@dataclasses.dataclass
+class AdaptedCut:
+    """A cut that moved: Real where an image's Real log-odds are at least `score`."""
+
+    score: float
+    real: int  # the Real class's index
+    note: str  # one line for the log: how many images it moved, and from where to where
+
+    @property
+    def threshold(self) -> float:
+        """The same cut on P(class 1), as decision.json states cuts (exact only below log-odds ~17)."""
+        return float(1 / (1 + np.exp(-self.score)) if self.real == 1 else 1 / (1 + np.exp(self.score)))
+
+    def decide(self, probs) -> np.ndarray:
+        """Class ids, compared in log-odds: a float32 P(Real) cannot show a cut above ~17."""
+        return np.where(log_odds(probs, self.real) >= self.score, self.real, 1 - self.real).astype(np.int64)
+
+
+def score_cut_of(threshold: float, real: int) -> float:
+    """A cut on P(class 1) (class 1 when P(1) >= it) as a cut on Real log-odds: Real from
+    logit(t) when Real is class 1, from logit(1 - t) (strictly above) when it is class 0."""
+    t = float(threshold)
+    return float(np.log(t) - np.log1p(-t)) if real == 1 else float(np.log1p(-t) - np.log(t))
+
+
+def adapted_cut(threshold, real_scores, test_probs, class_names) -> AdaptedCut | None:
+    """The cut for these test probabilities when it moves from `threshold` (on P(class 1)), else
+    None: two classes, one named Real, enough validation reals, a cut strictly inside (0, 1)."""
     real = real_class(class_names)
-    if real is None or real_scores is None or len(real_scores) < MIN_REALS or not len(test_probs):
-        return threshold, None
-    t = min(max(0.5 if threshold is None else float(threshold), 1e-6), 1 - 1e-6)
-    # Class 1 when P(1) >= t: in Real log-odds, Real from logit(t) (Real is class 1) or above logit(1 - t).
-    c0 = float(np.log(t / (1 - t)) if real == 1 else np.log((1 - t) / t))
+    t = 0.5 if threshold is None else float(threshold)
+    if real is None or real_scores is None or len(real_scores) < MIN_REALS or not len(test_probs) or not 0 < t < 1:
+        return None  # at a cut of 0 or 1 validation calls every image one class already
+    c0 = score_cut_of(t, real)
     tests = log_odds(test_probs, real)
     c = adapted_score_cut(real_scores, tests, c0)
     if c == c0:
-        return threshold, None
-    p_real = 1 / (1 + np.exp(-c))
+        return None
     moved = int(np.sum((tests >= c0) & (tests < c)))
     note = (f"cut adapted to the test images: {moved} of {len(tests)} score between the validation's fakes and its "
             f"real images, more than real images explain (fakes of generators training never saw?), so they are "
-            f"called {class_names[1 - real]}: Real from P(Real) >= {p_real:.3f} instead of {1 / (1 + np.exp(-c0)):.3f} "
-            f"(--cut validation keeps the validation cut)")
-    return float(p_real if real == 1 else 1 - p_real), note
+            f"called {class_names[1 - real]}: Real from log-odds {c:.2f} (P(Real) {1 / (1 + np.exp(-c)):.6g}) instead "
+            f"of {c0:.2f} (--cut validation keeps the validation cut)")
+    return AdaptedCut(c, real, note)
 
+
+def validation_reals(decision: dict, tta=False):
+    """The validation reals' scores in a run's decision.json, predicted as the test images will be
+    (with mirrors or without); None when the run has none of that kind."""
+    return decision.get("real_scores_tta" if tta else "real_scores")
+
+
+def adapts(cut: str) -> bool:
+    """Whether a `--cut` setting asks for an adapted cut; anything unknown is an error, not "validation"."""
+    if cut not in CUTS:
+        raise SettingsError(f"unknown cut {cut!r}; choose from {', '.join(CUTS)}")
+    return cut == "adaptive"

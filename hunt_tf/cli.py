@@ -165,6 +165,8 @@ def cmd_train(args):
 def cmd_predict(args):
     from gradient_hunt.runtime import configure
     from hunt_tf import files
+    from hunt_tf.adaptive_cut import adapts, validation_reals
+    from hunt_tf.extra_fakes import real_class
     from hunt_tf.predict import predict_records, submission_ids, write_submission
 
     configure("float32")
@@ -173,10 +175,14 @@ def cmd_predict(args):
     if not records:
         raise files.DataError(f"no files in {args.images}")
     ids = submission_ids(records, Path(args.images), args.ids)
-    adaptive = (args.cut or config.cut) == "adaptive"
+    reals = None
+    if adapts(args.cut or config.cut):
+        reals = validation_reals(decision, args.tta)
+        if reals is None and real_class(classes) is not None:
+            print(f"the cut stays validation's: {args.run}/decision.json holds no validation reals' scores"
+                  + (" predicted with mirrors (train with --tta for them)" if args.tta else " (a run from before them)"))
     predicted = predict_records(model, records, classes, config.decode_size, config.resize_mode, decision["threshold"],
-                                decision["fallback_class"], tta=args.tta,
-                                real_scores=decision.get("real_scores") if adaptive else None)
+                                decision["fallback_class"], tta=args.tta, real_scores=reals)
     if predicted.note:
         print(predicted.note)
     write_submission(args.out, ids, predicted.labels)

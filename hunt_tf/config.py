@@ -17,7 +17,7 @@ from gradient_hunt.settings import Settings, SettingsError
 @dataclasses.dataclass
 class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
-    # fakes, one conv layer per block.
+    # fakes, one conv layer per block, and predicted at the validation cut.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
                                            "cut": "validation"}
 

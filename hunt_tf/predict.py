@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gradient_hunt.atomic import atomic_write
-from hunt_tf.adaptive_cut import adapted_threshold
+from hunt_tf.adaptive_cut import adapted_cut
 from hunt_tf.choices import ID_STYLES
 from hunt_tf.crops import average_over_tiles
 from hunt_tf.errors import DataError
@@ -77,9 +77,9 @@ def predict_pixels(model, pixels, batch_size=64, tta=False):
 
 
 class Predictions(typing.NamedTuple):
-    labels: list  # class names, one per record
+    labels: list[str]  # class names, one per record
     probs: np.ndarray  # (records, classes); undecodable records: one-hot of the fallback class
-    threshold: float | None  # the cut the labels were decided at
+    threshold: float | None  # the cut on P(class 1) the labels were decided at
     note: str | None  # why the cut moved from the one asked for (hunt_tf.adaptive_cut), or None
 
 
@@ -88,25 +88,27 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
     """Labels and probabilities for every record, decodable or not (those get `fallback_label`).
 
     `image_size` is the decode size (HuntConfig.decode_size): the crop source in crop mode.
-    With `real_scores` (the validation reals', decision.json) the cut may move toward Real when
-    these images show fakes unlike the validation's (hunt_tf.adaptive_cut)."""
+    With `real_scores` (the validation reals', from decision.json, predicted the same way: with
+    mirrors when `tta`) the cut may move toward Real when these images show fakes unlike the
+    validation's (hunt_tf.adaptive_cut)."""
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
-    predicted = np.zeros(len(records), bool)
+    seen = np.zeros(len(records), bool)  # the rows the model predicted (not the fallback's)
     bar = tqdm(total=len(readable), desc="predicting", unit="file", disable=not progress, leave=False)
     for start in range(0, len(readable), CHUNK):  # decoded a chunk at a time: a Test folder of any size
         chunk = np.array(readable[start : start + CHUNK])
         pixels, decoded = decode_all([records[i] for i in chunk], image_size, resize_mode, progress=False)
         if decoded.any():
             probs[chunk[decoded]] = predict_pixels(model, pixels[decoded], tta=tta)
-            predicted[chunk[decoded]] = True
+            seen[chunk[decoded]] = True
         bar.update(len(chunk))
     bar.close()
-    note = None
-    if real_scores is not None:  # only the images the model saw tell where their fakes lie
-        threshold, note = adapted_threshold(threshold, real_scores, probs[predicted], class_names)
     labels = predict_labels(probs, threshold)
-    return Predictions([class_names[i] for i in labels], probs, threshold, note)
+    cut = adapted_cut(threshold, real_scores, probs[seen], class_names) if real_scores is not None else None
+    if cut is not None:  # only the images the model saw tell where their fakes lie
+        labels[seen] = cut.decide(probs[seen])
+        threshold = cut.threshold
+    return Predictions([class_names[i] for i in labels], probs, threshold, cut.note if cut else None)
 
 
 def write_submission(path, ids, labels):
@@ -119,7 +121,8 @@ def write_submission(path, ids, labels):
 
 
 def load_decision(run_dir: Path) -> dict:
-    """decision.json of a run ({threshold, fallback_class}); older runs wrote threshold.json only."""
+    """decision.json of a run ({threshold, fallback_class, real_scores[, real_scores_tta]}); older
+    runs wrote threshold.json only."""
     run_dir = Path(run_dir)
     if (run_dir / "decision.json").exists():
         return json.loads((run_dir / "decision.json").read_text())

@@ -25,7 +25,7 @@ from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
 from hunt_tf import audit, extra_fakes, files
-from hunt_tf.adaptive_cut import real_scores_of
+from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
@@ -123,19 +123,22 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     real = extra_fakes.real_class(folder.class_names)
     if len(val_idx) and real is not None and np.any(val_labels == real):
         decision["real_scores"] = real_scores_of(val_probs[val_labels == real], real)
+        if tta:  # mirror averaging lowers confident scores: compare like with like
+            reals = subset(val_pixels, np.flatnonzero(val_labels == real))
+            decision["real_scores_tta"] = real_scores_of(predict_pixels(model, reals, tta=True), real)
     write_json(run_dir / "decision.json", decision)
     if folder.test:
         predicted = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
                                     decision["threshold"], decision["fallback_class"], tta=tta,
-                                    real_scores=decision.get("real_scores") if config.cut == "adaptive" else None)
+                                    real_scores=validation_reals(decision, tta) if adapts(config.cut) else None)
         if predicted.note:
             print(predicted.note)
         write_submission(run_dir / "submission.csv", test_ids, predicted.labels)
-        report["submission"] = str(run_dir / "submission.csv")
-        report["n_test"] = len(test_ids)
-        report["submission_threshold"] = predicted.threshold
-        if predicted.note:
-            report["submission_cut"] = predicted.note
+        submission = {"submission": str(run_dir / "submission.csv"), "n_test": len(test_ids),
+                      "submission_threshold": predicted.threshold, "submission_cut": predicted.note or "validation's"}
+        if len(val_idx):  # the report on disk says which cut the submission was decided at
+            write_json(run_dir / "report" / "report.json", {**report, **submission})
+        report.update(submission)
     return report
 
 

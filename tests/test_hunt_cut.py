@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hunt_tf.adaptive_cut import MIN_REALS, adapted_score_cut, adapted_threshold, log_odds, real_scores_of
+from hunt_tf.adaptive_cut import MIN_REALS, adapted_cut, adapted_score_cut, log_odds, real_scores_of, score_cut_of
 from hunt_tf.report import predict_labels
 
 
@@ -45,33 +45,88 @@ def probs_of(real_log_odds, real):
     return np.stack([p_real, 1 - p_real] if real == 0 else [1 - p_real, p_real], axis=1)
 
 
+def test_never_past_the_cap_of_validation_reals():
+    # Fakes just below the reals: counts alone would put the cut among a quarter of the reals.
+    rng = np.random.default_rng(3)
+    reals = scores(rng, 400, 6.0)
+    test = np.concatenate([scores(rng, 300, 6.0), scores(rng, 1000, 4.5, 0.3), scores(rng, 2000, -6.0)])
+    assert adapted_score_cut(reals, test, 0.0, cap=1.0) > np.quantile(reals, 0.2)
+    assert adapted_score_cut(reals, test, 0.0) <= np.quantile(reals, 0.10)
+
+
 @pytest.mark.parametrize("classes", [["AI", "Real"], ["Real", "fake"]])
-def test_threshold_is_on_class_one_whichever_class_is_real(classes):
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_the_cut_moves_toward_real_whichever_class_is_real(classes, threshold):
     real = classes.index("Real")
     rng = np.random.default_rng(1)
     val_reals = real_scores_of(probs_of(scores(rng, 400, 6.0), real), real)
     test_reals, unseen = scores(rng, 300, 6.0), scores(rng, 900, 2.0, 1.0)
     probs = probs_of(np.concatenate([test_reals, unseen]), real)
-    at_half = predict_labels(probs, 0.5)
-    threshold, note = adapted_threshold(0.5, val_reals, probs, classes)
-    assert threshold != 0.5 and "cut adapted" in note
-    labels = predict_labels(probs, threshold)
+    cut = adapted_cut(threshold, val_reals, probs, classes)
+    assert cut is not None and "cut adapted" in cut.note
+    labels, at_validation = cut.decide(probs), predict_labels(probs, threshold)
     truth = np.r_[np.full(300, real), np.full(900, 1 - real)]
-    assert np.mean(labels == truth) > np.mean(at_half == truth) + 0.2
-    np.testing.assert_allclose(log_odds(probs, real), np.sort(np.concatenate([test_reals, unseen])), atol=1e-6)
+    assert np.mean(labels == truth) > np.mean(at_validation == truth) + 0.2
+    # Only images validation called Real change, and only to the other class.
+    changed = labels != at_validation
+    assert changed.any() and np.all(at_validation[changed] == real) and np.all(labels[changed] == 1 - real)
+    np.testing.assert_array_equal(predict_labels(probs, cut.threshold), labels)  # the same cut on P(class 1)
+    np.testing.assert_allclose(log_odds(probs, real), np.concatenate([test_reals, unseen]), atol=1e-6)
+
+
+@pytest.mark.parametrize("real", [0, 1])
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 0.9])
+def test_a_threshold_on_class_one_is_the_same_cut_on_real_log_odds(real, threshold):
+    probs = probs_of(np.random.default_rng(6).normal(0, 3, 2000), real)
+    is_real = predict_labels(probs, threshold) == real
+    c0 = score_cut_of(threshold, real)
+    scores_ = log_odds(probs, real)
+    near = np.abs(scores_ - c0) < 1e-6  # the boundary itself: >= on one side, > on the other
+    np.testing.assert_array_equal(is_real[~near], scores_[~near] >= c0)
+
+
+def test_decided_in_log_odds_where_float32_probabilities_saturate():
+    # A near-perfect detector: reals at log-odds ~25, where float32 P(Real) is exactly 1.0.
+    rng = np.random.default_rng(4)
+    val_reals = list(np.sort(scores(rng, 400, 25.0)))
+    test_reals, unseen = scores(rng, 300, 25.0), scores(rng, 900, 19.0, 1.0)
+    p_ai = np.exp(-np.concatenate([test_reals, unseen])).astype(np.float32)
+    probs = np.stack([p_ai, np.ones_like(p_ai)], axis=1)  # ["AI", "Real"]: P(Real) saturated
+    cut = adapted_cut(0.5, val_reals, probs, ["AI", "Real"])
+    assert cut is not None and cut.score > 17
+    called_real = cut.decide(probs) == 1
+    assert called_real[:300].mean() > 0.85 and called_real[300:].mean() < 0.05
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_a_cut_at_zero_or_one_is_left_alone(threshold):
+    rng = np.random.default_rng(5)
+    probs = probs_of(np.concatenate([scores(rng, 300, 6.0), scores(rng, 900, 2.0, 1.0)]), 1)
+    assert adapted_cut(threshold, list(scores(rng, 400, 6.0)), probs, ["AI", "Real"]) is None
 
 
 def test_no_real_class_or_more_classes_keep_the_threshold():
     rng = np.random.default_rng(2)
     val_reals = list(scores(rng, 400, 6.0))
     probs = probs_of(np.concatenate([scores(rng, 300, 6.0), scores(rng, 900, 2.0, 1.0)]), 1)
-    assert adapted_threshold(0.5, val_reals, probs, ["cat", "dog"]) == (0.5, None)
-    assert adapted_threshold(0.4, None, probs, ["AI", "Real"]) == (0.4, None)
+    assert adapted_cut(0.5, val_reals, probs, ["AI", "Real"]) is not None
+    assert adapted_cut(0.5, val_reals, probs, ["cat", "dog"]) is None
+    assert adapted_cut(0.4, None, probs, ["AI", "Real"]) is None
+    assert adapted_cut(0.5, val_reals[: MIN_REALS - 1], probs, ["AI", "Real"]) is None
     three = np.concatenate([probs, np.zeros((len(probs), 1))], axis=1)
-    assert adapted_threshold(None, val_reals, three, ["AI", "Real", "Other"]) == (None, None)
+    assert adapted_cut(None, val_reals, three, ["AI", "Real", "Other"]) is None
 
 
-def test_train_keeps_the_validation_reals_and_predict_adapts_only_when_asked(tmp_path):
+def test_an_unknown_cut_setting_is_an_error():
+    from gradient_hunt.settings import SettingsError
+    from hunt_tf.adaptive_cut import adapts
+
+    assert adapts("adaptive") and not adapts("validation")
+    with pytest.raises(SettingsError, match="unknown cut"):
+        adapts("adaptve")
+
+
+def test_train_keeps_the_validation_reals_and_predict_adapts_only_when_asked(tmp_path, capsys):
     import json
 
     from PIL import Image
@@ -103,6 +158,10 @@ def test_train_keeps_the_validation_reals_and_predict_adapts_only_when_asked(tmp
     images = ["predict", "--run", str(run), "--images", str(tmp_path / "data" / "Test")]
     assert cli.main([*images, "--out", str(kept), "--cut", "validation"]) == 0
     assert cli.main([*images, "--out", str(adapted)]) == 0  # the run's own setting: adaptive
-    assert read_rows(kept) == read_rows(run / "submission.csv")
+    assert read_rows(kept) == read_rows(run / "submission.csv")  # 9 validation reals: too few to adapt in training
     called_real = [sum(r["Label"] == "Real" for r in read_rows(p)) for p in (kept, adapted)]
     assert called_real[1] < called_real[0]
+    assert "cut adapted to the test images" in capsys.readouterr().out
+    # Mirrored predictions score lower than the single-view validation reals: not compared.
+    assert cli.main([*images, "--out", str(tmp_path / "tta.csv"), "--tta"]) == 0
+    assert "no validation reals' scores predicted with mirrors" in capsys.readouterr().out
