@@ -11,7 +11,9 @@ in ROOT/sets/<set>-s<seed>/labels.json): test accuracy. Family runs are `hunt_fa
 (ROOT/<dataset>/detectors/dcgan-<variant>-s<seed>): accuracy on real test images and the balanced
 accuracy of each unseen family against them. With `--cross`, each real-data model is also
 scored on another set's test images (raw r1 -> re-encoded r1 and back, CIFAKE -> r1): real
-images unlike validation's, which the cut must not mistake for fakes. No training happens here.
+images unlike validation's, which the cut must not mistake for fakes; `--shifted` does the same
+on a large test folder: the family runs' real test images JPEG-compressed or blurred, beside the
+seen generator's fakes. No training happens here.
 """
 
 from __future__ import annotations
@@ -121,6 +123,49 @@ def family_runs(root, dataset, variant):
         yield row
 
 
+# Real test images unlike validation's, at a large test folder's size: the case an adaptive cut can
+# get wrong (shifted reals look like fakes between the two). Each with the seen generator's fakes.
+SHIFTS = ("jpeg90", "jpeg75", "blur0.6")
+
+
+def shifted(image, how):
+    import io
+
+    from PIL import Image, ImageFilter
+
+    if how.startswith("blur"):
+        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(float(how[4:]))))
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=int(how[4:]))
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def shifted_runs(root, dataset, variant):
+    import keras
+    from PIL import Image
+
+    from hunt_tf.predict import predict_pixels
+
+    folder = root / dataset / "data-dcgan"
+    paths = sorted((folder / "Test").iterdir())
+    reals = [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith("real_")]
+    seen = [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith("dcgan_")]
+    truth = np.r_[np.ones(len(reals)), np.zeros(len(seen))].astype(bool)
+    for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
+        classes, val, _ = probabilities(run, folder, paths[:1])
+        model = keras.saving.load_model(run / "model.keras")
+        for how in SHIFTS:
+            test = predict_pixels(model, np.stack([shifted(r, how) for r in reals] + seen))
+            decided, cut = both_cuts(run, classes, val, test)
+            row = {"set": f"{dataset}, real test images {how}, seen fakes", "seed": int(run.name[-1]),
+                   "moved": cut is not None}
+            for name, labels in decided.items():
+                called_real = np.array([label == "Real" for label in labels])
+                row[name] = float(np.mean(called_real == truth))
+                row[f"{name} real"] = float(called_real[truth].mean())
+            yield row
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", type=Path, help="a hunt_real.py root")
@@ -129,6 +174,9 @@ def main():
     p.add_argument("--families", type=Path, help="a hunt_families.py root")
     p.add_argument("--datasets", nargs="+", default=["fashion", "mnist5k"])
     p.add_argument("--family-variant", default="defaults", help="detector-name part of the family runs")
+    p.add_argument("--shifted", action="store_true",
+                   help="also score the family runs on their real test images JPEG-compressed or blurred, with the "
+                        "seen fakes: real images unlike validation's, in a large test folder")
     p.add_argument("--results", type=Path, default=Path("runs/hunt-cut.jsonl"))
     args = p.parse_args()
     rows = []
@@ -137,6 +185,7 @@ def main():
         rows += list(cross_runs(args.real, args.variant)) if args.cross else []
     for dataset in args.datasets if args.families else []:
         rows += list(family_runs(args.families, dataset, args.family_variant))
+        rows += list(shifted_runs(args.families, dataset, args.family_variant)) if args.shifted else []
     with open(args.results, "a") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
