@@ -226,7 +226,8 @@ def main():
     p.add_argument("--root", default="runs/hunt-families", type=Path)
     p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion"])
     p.add_argument("--train-family", default="dcgan", choices=FAMILIES)
-    p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "defaults"] + ["plain CNN"])
+    p.add_argument("--variants", nargs="+", default=[*VARIANTS, "plain CNN"],
+                   help="(default: all, the defaults first; `defaults` is what make train-cnn runs, adaptive cut included)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")

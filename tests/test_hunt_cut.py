@@ -165,3 +165,16 @@ def test_train_keeps_the_validation_reals_and_predict_adapts_only_when_asked(tmp
     # Mirrored predictions score lower than the single-view validation reals: not compared.
     assert cli.main([*images, "--out", str(tmp_path / "tta.csv"), "--tta"]) == 0
     assert "no validation reals' scores predicted with mirrors" in capsys.readouterr().out
+
+
+def test_a_run_saved_before_the_setting_keeps_the_validation_cut(tmp_path):
+    import dataclasses
+    import json
+
+    from hunt_tf.config import HuntConfig
+
+    saved = dataclasses.asdict(HuntConfig())
+    del saved["cut"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert HuntConfig.load(tmp_path / "config.json").cut == "validation"
+    assert HuntConfig().cut == "adaptive"
