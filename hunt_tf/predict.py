@@ -81,6 +81,7 @@ class Predictions(typing.NamedTuple):
     probs: np.ndarray  # (records, classes); undecodable records: one-hot of the fallback class
     threshold: float | None  # the cut on P(class 1) the labels were decided at
     note: str | None  # why the cut moved from the one asked for (hunt_tf.adaptive_cut), or None
+    log_odds_cut: float | None  # an adapted cut on Real log-odds (exact where `threshold` saturates), or None
 
 
 def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
@@ -108,7 +109,8 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
     if cut is not None:  # only the images the model saw tell where their fakes lie
         labels[seen] = cut.decide(probs[seen])
         threshold = cut.threshold
-    return Predictions([class_names[i] for i in labels], probs, threshold, cut.note if cut else None)
+    return Predictions([class_names[i] for i in labels], probs, threshold, cut.note if cut else None,
+                       cut.score if cut else None)
 
 
 def write_submission(path, ids, labels):

@@ -70,8 +70,12 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
-    config, continuing = open_run(run_dir, HuntConfig, dataclasses.asdict(asked), kind="hunt-tf", identity=identity,
+    asking = dataclasses.asdict(asked)
+    if "cut" not in (settings or {}):
+        del asking["cut"]  # a run keeps the cut it was made with unless one is given (an old run: validation's)
+    config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
+    adapts(config.cut)  # an unknown cut is an error now, not after training
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
@@ -135,7 +139,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             print(predicted.note)
         write_submission(run_dir / "submission.csv", test_ids, predicted.labels)
         submission = {"submission": str(run_dir / "submission.csv"), "n_test": len(test_ids),
-                      "submission_threshold": predicted.threshold, "submission_cut": predicted.note or "validation's"}
+                      "submission_threshold": predicted.threshold, "submission_log_odds_cut": predicted.log_odds_cut,
+                      "submission_cut": predicted.note or "validation's"}
         if len(val_idx):  # the report on disk says which cut the submission was decided at
             write_json(run_dir / "report" / "report.json", {**report, **submission})
         report.update(submission)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hunt_tf.adaptive_cut import MIN_REALS, adapted_cut, adapted_score_cut, log_odds, real_scores_of, score_cut_of
+from hunt_tf.adaptive_cut import CAP, MIN_REALS, adapted_cut, adapted_score_cut, log_odds, real_scores_of, score_cut_of
 from hunt_tf.report import predict_labels
 
 
@@ -26,7 +26,7 @@ def test_moves_toward_real_for_fakes_between_and_gains_accuracy():
     reals = scores(rng, 400, 6.0)
     test_reals, unseen = scores(rng, 300, 6.0), scores(rng, 900, 2.0, 1.0)  # fakes the model half believes
     cut = adapted_score_cut(reals, np.concatenate([test_reals, unseen]), 0.0)
-    assert 0.0 < cut <= np.quantile(reals, 0.10)
+    assert 0.0 < cut <= np.quantile(reals, CAP)
 
     def accuracy(c):
         return (np.sum(test_reals >= c) + np.sum(unseen < c)) / 1200
@@ -51,7 +51,7 @@ def test_never_past_the_cap_of_validation_reals():
     reals = scores(rng, 400, 6.0)
     test = np.concatenate([scores(rng, 300, 6.0), scores(rng, 1000, 4.5, 0.3), scores(rng, 2000, -6.0)])
     assert adapted_score_cut(reals, test, 0.0, cap=1.0) > np.quantile(reals, 0.2)
-    assert adapted_score_cut(reals, test, 0.0) <= np.quantile(reals, 0.10)
+    assert adapted_score_cut(reals, test, 0.0) <= np.quantile(reals, CAP)
 
 
 @pytest.mark.parametrize("classes", [["AI", "Real"], ["Real", "fake"]])
@@ -165,6 +165,15 @@ def test_train_keeps_the_validation_reals_and_predict_adapts_only_when_asked(tmp
     # Mirrored predictions score lower than the single-view validation reals: not compared.
     assert cli.main([*images, "--out", str(tmp_path / "tta.csv"), "--tta"]) == 0
     assert "no validation reals' scores predicted with mirrors" in capsys.readouterr().out
+    decision["real_scores_tta"] = decision["real_scores"]  # as `train --tta` writes them
+    (run / "decision.json").write_text(json.dumps(decision))
+    assert cli.main([*images, "--out", str(tmp_path / "tta.csv"), "--tta"]) == 0
+    assert "cut adapted to the test images" in capsys.readouterr().out
+
+    # Trained again into the same run without --cut: it keeps its own cut (here: validation's).
+    assert cli.main(["train", str(tmp_path / "data"), "--run", str(run), *tiny, "--cut", "validation"]) == 0
+    assert cli.main(["train", str(tmp_path / "data"), "--run", str(run), *tiny]) == 0
+    assert json.loads((run / "config.json").read_text())["cut"] == "validation"
 
 
 def test_a_run_saved_before_the_setting_keeps_the_validation_cut(tmp_path):
