@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -30,56 +31,89 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def probabilities(run, folder_dir, test_paths):
-    """(classes, validation Real rows' probabilities, test probabilities) of one run."""
+class Scored(typing.NamedTuple):
+    """A trained run, ready to decide test images both ways."""
+
+    model: object
+    config: object
+    classes: list
+    threshold: float | None  # validation's cut on P(class 1)
+    reals: list  # the validation reals' Real log-odds
+
+
+def open_scored(run, folder_dir) -> Scored:
+    """The run's model and cut, and its validation reals' scores: from decision.json (runs since
+    the adaptive cut), else the run's own split of `folder_dir` rebuilt from its seed and predicted."""
     import keras
 
     import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files
+    from hunt_tf.adaptive_cut import real_scores_of
     from hunt_tf.config import HuntConfig
-    from hunt_tf.predict import predict_records
+    from hunt_tf.predict import load_decision, predict_records
     from hunt_tf.splits import validation_split
 
     config = HuntConfig.load(run / "config.json")
     classes = json.loads((run / "classes.json").read_text())
     model = keras.saving.load_model(run / "model.keras")
-    folder = files.scan(folder_dir, progress=False)
-    # The split training made (it splits the decodable files; every file of these sets decodes).
-    _, val_idx, _, _ = validation_split(folder, folder.labels, config.val_split, config.seed, config.validation)
-    val_idx = [i for i in val_idx if classes[folder.labels[i]] == "Real"]
+    decision = load_decision(run)
+    reals = decision.get("real_scores")
+    if reals is None:
+        folder = files.scan(folder_dir, progress=False)
+        # The split training made (it splits the decodable files; every file of these sets decodes).
+        _, val_idx, _, _ = validation_split(folder, folder.labels, config.val_split, config.seed, config.validation)
+        records = [folder.train[i] for i in val_idx if classes[folder.labels[i]] == "Real"]
+        probs = predict_records(model, records, classes, config.decode_size, config.resize_mode, progress=False).probs
+        reals = real_scores_of(probs, classes.index("Real"))
+    return Scored(model, config, classes, decision["threshold"], reals)
 
-    def probs(records):
-        return predict_records(model, records, classes, config.decode_size, config.resize_mode, progress=False).probs
 
-    return classes, probs([folder.train[i] for i in val_idx]), probs([files.probe(p) for p in test_paths])
+def file_probabilities(scored: Scored, paths):
+    from hunt_tf import files
+    from hunt_tf.predict import predict_records
+
+    c = scored.config
+    return predict_records(scored.model, [files.probe(p) for p in paths], scored.classes, c.decode_size,
+                           c.resize_mode, progress=False).probs
 
 
-def both_cuts(run, classes, val_real_probs, test_probs):
-    """{"validation": labels, "adaptive": labels} (class names) on the same test probabilities."""
-    from hunt_tf.adaptive_cut import adapted_cut, real_scores_of
-    from hunt_tf.predict import load_decision
+def both_cuts(scored: Scored, test_probs):
+    """({"validation": called Real, "adaptive": called Real} (bool arrays), the adapted cut or None)
+    on the same test probabilities."""
+    from hunt_tf.adaptive_cut import adapted_cut
     from hunt_tf.report import predict_labels
 
-    threshold = load_decision(run)["threshold"]
-    validation = predict_labels(test_probs, threshold)
-    cut = adapted_cut(threshold, real_scores_of(val_real_probs, classes.index("Real")), test_probs, classes)
+    real = scored.classes.index("Real")
+    validation = predict_labels(test_probs, scored.threshold)
+    cut = adapted_cut(scored.threshold, scored.reals, test_probs, scored.classes)
     adaptive = cut.decide(test_probs) if cut else validation
-    return {"validation": [classes[i] for i in validation], "adaptive": [classes[i] for i in adaptive]}, cut
+    return {"validation": validation == real, "adaptive": adaptive == real}, cut
+
+
+def accuracy_row(name, seed, test_probs, scored, is_real):
+    """Accuracy at both cuts (and on the real images alone) against the truth `is_real`."""
+    called_real, cut = both_cuts(scored, test_probs)
+    row = {"set": name, "seed": int(seed), "moved": cut is not None}
+    for which, called in called_real.items():
+        row[which] = float(np.mean(called == is_real))
+        row[f"{which} real"] = float(called[is_real].mean())
+    return row
+
+
+def labelled_test(folder):
+    """(paths, is_real) of a hunt_real.py set's Test folder (labels.json: id -> 0 AI / 1 Real)."""
+    truth = json.loads((folder / "labels.json").read_text())
+    return [next((folder / "Test").glob(f"{i}.*")) for i in truth], np.array(list(truth.values())) == 1
 
 
 def real_runs(root, variant):
     for run in sorted((root / "runs").glob(f"*-s[0-9]-{variant}")):
         name, seed = run.name[: -len(variant) - 1].rsplit("-s", 1)
         folder = root / "sets" / f"{name}-s{seed}"
-        truth = json.loads((folder / "labels.json").read_text())  # id -> 0 (AI) / 1 (Real)
-        paths = [next((folder / "Test").glob(f"{i}.*")) for i in truth]
-        classes, val, test = probabilities(run, folder, paths)
-        decided, cut = both_cuts(run, classes, val, test)
-        row = {"set": name, "seed": int(seed), "moved": cut is not None}
-        for cut, labels in decided.items():
-            row[cut] = float(np.mean([(label == "Real") == bool(y) for label, y in zip(labels, truth.values())]))
-        yield row
+        scored = open_scored(run, folder)
+        paths, is_real = labelled_test(folder)
+        yield accuracy_row(name, seed, file_probabilities(scored, paths), scored, is_real)
 
 
 # Trained on one set, tested on another's held-out images: real images (and fakes) of another
@@ -94,14 +128,9 @@ def cross_runs(root, variant):
             test_folder = root / "sets" / f"{tested_on}-s{seed}"
             if not test_folder.exists():
                 continue
-            truth = json.loads((test_folder / "labels.json").read_text())
-            paths = [next((test_folder / "Test").glob(f"{i}.*")) for i in truth]
-            classes, val, test = probabilities(run, root / "sets" / f"{trained_on}-s{seed}", paths)
-            decided, cut = both_cuts(run, classes, val, test)
-            row = {"set": f"{trained_on} -> {tested_on}", "seed": int(seed), "moved": cut is not None}
-            for cut, labels in decided.items():
-                row[cut] = float(np.mean([(label == "Real") == bool(y) for label, y in zip(labels, truth.values())]))
-            yield row
+            scored = open_scored(run, root / "sets" / f"{trained_on}-s{seed}")
+            paths, is_real = labelled_test(test_folder)
+            yield accuracy_row(f"{trained_on} -> {tested_on}", seed, file_probabilities(scored, paths), scored, is_real)
 
 
 def family_runs(root, dataset, variant):
@@ -111,15 +140,14 @@ def family_runs(root, dataset, variant):
     paths = sorted((folder / "Test").iterdir())
     family = np.array([p.stem.rsplit("_", 1)[0] for p in paths])
     for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
-        classes, val, test = probabilities(run, folder, paths)
-        decided, cut = both_cuts(run, classes, val, test)
+        scored = open_scored(run, folder)
+        called_real, cut = both_cuts(scored, file_probabilities(scored, paths))
         row = {"set": dataset, "seed": int(run.name[-1]), "moved": cut is not None}
-        for cut, labels in decided.items():
-            called_real = np.array([label == "Real" for label in labels])
-            real = called_real[family == "real"].mean()
-            unseen = [(1 - called_real[family == f].mean() + real) / 2 for f in FAMILIES if f != "dcgan"]
-            row[cut] = float(np.mean(unseen))
-            row[f"{cut} real"] = float(real)
+        for which, called in called_real.items():
+            real = called[family == "real"].mean()
+            unseen = [(1 - called[family == f].mean() + real) / 2 for f in FAMILIES if f != "dcgan"]
+            row[which] = float(np.mean(unseen))
+            row[f"{which} real"] = float(real)
         yield row
 
 
@@ -141,7 +169,6 @@ def shifted(image, how):
 
 
 def shifted_runs(root, dataset, variant):
-    import keras
     from PIL import Image
 
     from hunt_tf.predict import predict_pixels
@@ -150,20 +177,12 @@ def shifted_runs(root, dataset, variant):
     paths = sorted((folder / "Test").iterdir())
     reals = [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith("real_")]
     seen = [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith("dcgan_")]
-    truth = np.r_[np.ones(len(reals)), np.zeros(len(seen))].astype(bool)
+    is_real = np.r_[np.ones(len(reals)), np.zeros(len(seen))].astype(bool)
     for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
-        classes, val, _ = probabilities(run, folder, paths[:1])
-        model = keras.saving.load_model(run / "model.keras")
+        scored = open_scored(run, folder)
         for how in SHIFTS:
-            test = predict_pixels(model, np.stack([shifted(r, how) for r in reals] + seen))
-            decided, cut = both_cuts(run, classes, val, test)
-            row = {"set": f"{dataset}, real test images {how}, seen fakes", "seed": int(run.name[-1]),
-                   "moved": cut is not None}
-            for name, labels in decided.items():
-                called_real = np.array([label == "Real" for label in labels])
-                row[name] = float(np.mean(called_real == truth))
-                row[f"{name} real"] = float(called_real[truth].mean())
-            yield row
+            test = predict_pixels(scored.model, np.stack([shifted(r, how) for r in reals] + seen))
+            yield accuracy_row(f"{dataset}, real test images {how}, seen fakes", run.name[-1], test, scored, is_real)
 
 
 def main():

@@ -94,7 +94,7 @@ class AdaptedCut:
     @property
     def threshold(self) -> float:
         """The same cut on P(class 1), as decision.json states cuts (exact only below log-odds ~17)."""
-        return float(1 / (1 + np.exp(-self.score)) if self.real == 1 else 1 / (1 + np.exp(self.score)))
+        return _sigmoid(self.score if self.real == 1 else -self.score)
 
     def decide(self, probs) -> np.ndarray:
         """Class ids, compared in log-odds: a float32 P(Real) cannot show a cut above ~17."""
@@ -110,10 +110,11 @@ def score_cut_of(threshold: float, real: int) -> float:
 
 def adapted_cut(threshold, real_scores, test_probs, class_names) -> AdaptedCut | None:
     """The cut for these test probabilities when it moves from `threshold` (on P(class 1)), else
-    None: two classes, one named Real, enough validation reals, a cut strictly inside (0, 1)."""
+    None: two classes, one named Real, enough validation reals (adapted_score_cut), a cut strictly
+    inside (0, 1)."""
     real = real_class(class_names)
     t = 0.5 if threshold is None else float(threshold)
-    if real is None or real_scores is None or len(real_scores) < MIN_REALS or not len(test_probs) or not 0 < t < 1:
+    if real is None or real_scores is None or not 0 < t < 1:
         return None  # at a cut of 0 or 1 validation calls every image one class already
     c0 = score_cut_of(t, real)
     tests = log_odds(test_probs, real)
@@ -135,8 +136,12 @@ def validation_reals(decision: dict, tta=False):
 
 def _p(score: float) -> str:
     """A cut on log-odds as P(Real), with the log-odds where the probability reads 1.0000."""
-    p = 1 / (1 + np.exp(-score))
+    p = _sigmoid(score)
     return f"{p:.4f}" if p < 0.9999 else f"{p:.6f} (log-odds {score:.1f})"
+
+
+def _sigmoid(score: float) -> float:
+    return float(1 / (1 + np.exp(-score)))
 
 
 def adapts(cut: str) -> bool:

@@ -183,8 +183,8 @@ def cmd_predict(args):
                   + (" predicted with mirrors (train with --tta for them)" if args.tta else " (a run from before them)"))
     predicted = predict_records(model, records, classes, config.decode_size, config.resize_mode, decision["threshold"],
                                 decision["fallback_class"], tta=args.tta, real_scores=reals)
-    if predicted.note:
-        print(predicted.note)
+    if predicted.adapted:
+        print(predicted.adapted.note)
     write_submission(args.out, ids, predicted.labels)
     print(f"wrote {len(ids)} rows to {args.out}")
 

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gradient_hunt.atomic import atomic_write
-from hunt_tf.adaptive_cut import adapted_cut
+from hunt_tf.adaptive_cut import AdaptedCut, adapted_cut
 from hunt_tf.choices import ID_STYLES
 from hunt_tf.crops import average_over_tiles
 from hunt_tf.errors import DataError
@@ -79,9 +79,8 @@ def predict_pixels(model, pixels, batch_size=64, tta=False):
 class Predictions(typing.NamedTuple):
     labels: list[str]  # class names, one per record
     probs: np.ndarray  # (records, classes); undecodable records: one-hot of the fallback class
-    threshold: float | None  # the cut on P(class 1) the labels were decided at
-    note: str | None  # why the cut moved from the one asked for (hunt_tf.adaptive_cut), or None
-    log_odds_cut: float | None  # an adapted cut on Real log-odds (exact where `threshold` saturates), or None
+    threshold: float | None  # the cut on P(class 1) that was asked for
+    adapted: AdaptedCut | None  # where the cut moved to on these images instead (hunt_tf.adaptive_cut), or None
 
 
 def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
@@ -108,9 +107,7 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
     cut = adapted_cut(threshold, real_scores, probs[seen], class_names) if real_scores is not None else None
     if cut is not None:  # only the images the model saw tell where their fakes lie
         labels[seen] = cut.decide(probs[seen])
-        threshold = cut.threshold
-    return Predictions([class_names[i] for i in labels], probs, threshold, cut.note if cut else None,
-                       cut.score if cut else None)
+    return Predictions([class_names[i] for i in labels], probs, threshold, cut)
 
 
 def write_submission(path, ids, labels):

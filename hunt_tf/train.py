@@ -135,12 +135,14 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         predicted = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
                                     decision["threshold"], decision["fallback_class"], tta=tta,
                                     real_scores=validation_reals(decision, tta) if adapts(config.cut) else None)
-        if predicted.note:
-            print(predicted.note)
+        adapted = predicted.adapted
+        if adapted:
+            print(adapted.note)
         write_submission(run_dir / "submission.csv", test_ids, predicted.labels)
         submission = {"submission": str(run_dir / "submission.csv"), "n_test": len(test_ids),
-                      "submission_threshold": predicted.threshold, "submission_log_odds_cut": predicted.log_odds_cut,
-                      "submission_cut": predicted.note or "validation's"}
+                      "submission_threshold": adapted.threshold if adapted else predicted.threshold,
+                      "submission_log_odds_cut": adapted.score if adapted else None,
+                      "submission_cut": adapted.note if adapted else "validation's"}
         if len(val_idx):  # the report on disk says which cut the submission was decided at
             write_json(run_dir / "report" / "report.json", {**report, **submission})
         report.update(submission)
