@@ -18,7 +18,7 @@ class GANConfig(Settings):
     image_size: int = 0  # folder:DIR only: square side to resize to; 0 = the images' own size if they share one, else 32
     arch: str = "dcgan"  # dcgan (convolutional) or dense (the baseline)
     conditional: bool = True  # train on the labels when the data has them (FCD 5.5x vs 23x the floor); `sample --digit D`
-    epochs: int = 80  # the 5k subset at ~6 s an epoch (a fast 2-core EPYC); --time-limit ends slower machines sooner
+    epochs: int = 80  # the 5k subset at ~6 s an epoch (2-core EPYC, BENCHMARKS.md); --time-limit ends slower machines sooner
     batch_size: int = 64  # small batches = more updates per second of CPU
     latent_dim: int = 64  # size of the noise vector
     width: int = 48  # generator: 2w -> w -> w/2 channels; discriminator: w -> 2w (48 vs 64: 28% faster, same FCD per epoch)

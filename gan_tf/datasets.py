@@ -229,8 +229,13 @@ def to_training_pipeline(images, labels, batch_size, seed=0, conditional=False):
         x = tf.cast(x, tf.float32) / 127.5 - 1.0
         return (x, *y) if y else x
 
-    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    # Across workers each takes its share of every global batch (there are no files to shard).
+    ds = ds.map(scale).prefetch(2)
     options = tf.data.Options()
+    # Across workers each takes its share of every global batch (there are no files to shard).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # One thread and no autotuning: a shuffle and a cast need no more, and on a 2-core CPU tf.data's
+    # default pool took cores from the train step: 8 of 18 epochs ran at half speed, none with this
+    # (BENCHMARKS.md, session 10).
+    options.threading.private_threadpool_size = 1
+    options.autotune.enabled = False
     return ds.with_options(options)

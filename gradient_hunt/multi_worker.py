@@ -18,11 +18,19 @@ workers of each scalar.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+# How long a worker waits for the whole cluster to start. TensorFlow's own wait has no end:
+# a worker whose peer never starts would hang for good.
+WAIT_ENV = "GRADIENT_HUNT_WORKER_WAIT"
+WAIT_S = 600.0
 
 
 def task() -> tuple[str, int]:
@@ -47,6 +55,54 @@ def scratch_dir(run_dir) -> Path:
     digest = hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
     kind, index = task()
     return Path(tempfile.gettempdir()) / f"gradient-hunt-{digest}-{kind}{index}"
+
+
+def cluster_wait_s() -> float:
+    """Seconds a worker waits for the others to join: GRADIENT_HUNT_WORKER_WAIT, else WAIT_S."""
+    text = os.environ.get(WAIT_ENV, "")
+    try:
+        seconds = float(text) if text else WAIT_S
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        from gradient_hunt.runtime import RuntimeSettingError
+
+        raise RuntimeSettingError(f"{WAIT_ENV}={text!r}: give the seconds a worker waits for the others, e.g. 600")
+    return seconds
+
+
+# The watcher of cluster_deadline: a process of its own, since TensorFlow holds the GIL while it
+# waits for the cluster (no thread of ours runs) and ignores SIGTERM. It kills its parent unless
+# the parent closes the pipe (done) first.
+_WATCHER = """
+import os, select, signal, sys
+pid, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:
+    sys.stderr.write(message + "\\n")
+    sys.stderr.flush()
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+@contextlib.contextmanager
+def cluster_deadline(seconds: float):
+    """Around the start of a multi-worker strategy: if the cluster has not come together within
+    `seconds`, say which workers this one waited for and end this process (killed: nothing
+    else reaches a process waiting inside TensorFlow)."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+    members = ", ".join(f"{job} {i} ({address})" for job, addresses in cluster.items()
+                        for i, address in enumerate(addresses))
+    kind, index = task()
+    message = (f"error: {kind} {index} waited {seconds:.0f} s for the cluster in TF_CONFIG ({members}) and not every "
+               f"worker joined: start the same command on each of them (the same TF_CONFIG cluster, its ports "
+               f"open), or wait longer with {WAIT_ENV}=SECONDS")
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid()), str(seconds), message],
+                               stdin=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        watcher.stdin.close()  # the cluster is up (or this failed otherwise): the watcher leaves
+        watcher.wait()
 
 
 def across_workers() -> bool:

@@ -126,6 +126,10 @@ def check_strategy(name: str) -> None:
     if name == "multi-worker" and not os.environ.get("TF_CONFIG"):
         raise RuntimeSettingError("strategy 'multi-worker' needs the TF_CONFIG environment variable (cluster and task); "
                                   "see the README, 'Across processes and machines'")
+    if name == "multi-worker":
+        from gradient_hunt.multi_worker import cluster_wait_s
+
+        cluster_wait_s()  # a bad GRADIENT_HUNT_WORKER_WAIT fails here, before anything is written
 
 
 def make_strategy(name: str, tf):
@@ -134,10 +138,15 @@ def make_strategy(name: str, tf):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    from gradient_hunt.multi_worker import mend_keras_fit  # "multi-worker", the one left
+    from gradient_hunt.multi_worker import (  # "multi-worker", the one left
+        cluster_deadline,
+        cluster_wait_s,
+        mend_keras_fit,
+    )
 
     mend_keras_fit()  # Keras 3's fit fails under this strategy as released (see gradient_hunt.multi_worker)
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    with cluster_deadline(cluster_wait_s()):  # creating it waits until every worker has started
+        return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def configure(precision: str = "auto", jit: str = "auto", strategy: str = "default", threads: int = 0,

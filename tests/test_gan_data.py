@@ -83,3 +83,14 @@ def test_training_pipeline_scales_to_minus_one_one():
     x, y = batch
     assert sorted([float(x[i].numpy().mean()) for i in range(2)]) == [-1.0, 1.0]
     assert sorted(y.numpy().tolist()) == [0, 1]
+
+
+def test_training_pipeline_keeps_to_one_thread_and_repeats_its_order():
+    # tf.data's default pool and autotuner took cores from the train step on 2 CPUs (half-speed epochs).
+    images = np.arange(8 * 28 * 28, dtype=np.uint8).reshape(8, 28, 28, 1)
+    ds = datasets.to_training_pipeline(images, np.arange(8), batch_size=4, seed=3, conditional=True)
+    assert ds.options().threading.private_threadpool_size == 1 and ds.options().autotune.enabled is False
+    order = [y.numpy().tolist() for _, y in ds]
+    again = [y.numpy().tolist() for _, y in datasets.to_training_pipeline(images, np.arange(8), batch_size=4, seed=3,
+                                                                          conditional=True)]
+    assert order == again and sorted(sum(order, [])) == list(range(8))

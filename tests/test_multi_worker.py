@@ -3,15 +3,20 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gradient_hunt import multi_worker
+from gradient_hunt.runtime import RuntimeSettingError
 from tests.conftest import read_rows, rgb_image
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Full batches only (24 training images and their 12 resample fakes, 4 per batch): Keras
 # averages each worker's loss over its own rows, which is the global mean only when the
@@ -52,6 +57,47 @@ def test_the_chief_is_the_chief_task_or_worker_zero(monkeypatch):
                                  ({**workers, "chief": ["c:1"]}, {"type": "chief", "index": 0}, True)]:
         monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
         assert multi_worker.is_chief() is chief
+
+
+def test_the_cluster_wait_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(multi_worker.WAIT_ENV, raising=False)
+    assert multi_worker.cluster_wait_s() == multi_worker.WAIT_S
+    monkeypatch.setenv(multi_worker.WAIT_ENV, "2.5")
+    assert multi_worker.cluster_wait_s() == 2.5
+    for bad in ("soon", "0", "-3"):
+        monkeypatch.setenv(multi_worker.WAIT_ENV, bad)
+        with pytest.raises(RuntimeSettingError, match=multi_worker.WAIT_ENV):
+            multi_worker.cluster_wait_s()
+
+
+def test_the_cluster_deadline_ends_a_wait_that_overruns_and_only_that_one(tmp_path):
+    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from gradient_hunt import multi_worker\n"
+              "with multi_worker.cluster_deadline(float(sys.argv[1])):\n"
+              "    time.sleep(float(sys.argv[2]))  # TensorFlow waiting for the cluster\n"
+              "print('went on')\n")
+    env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                  "task": {"type": "worker", "index": 1}})}
+    overrun = subprocess.run([sys.executable, "-c", script, "0.5", "30"], env=env, capture_output=True, text=True,
+                             timeout=20)
+    assert overrun.returncode == -signal.SIGKILL and "went on" not in overrun.stdout
+    assert "worker 1 waited 0 s" in overrun.stderr and "worker 0 (a:1), worker 1 (b:2)" in overrun.stderr
+    in_time = subprocess.run([sys.executable, "-c", script, "1", "0.1"], env=env, capture_output=True, text=True,
+                             timeout=20)
+    assert in_time.returncode == 0 and "went on" in in_time.stdout and not in_time.stderr
+
+
+def test_a_worker_whose_peer_never_starts_stops_with_a_message(tmp_path):
+    data = write_even_folder(tmp_path / "data")
+    port, absent = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{absent}"]}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", multi_worker.WAIT_ENV: "3",
+           "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
+    # Without the deadline TensorFlow waits for worker 1 for good: the timeout here fails the test.
+    done = subprocess.run([sys.executable, "-m", "hunt_tf.cli", "train", str(data), *ARGS, "--run",
+                           str(tmp_path / "run"), "--strategy", "multi-worker"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert f"worker 1 (127.0.0.1:{absent})" in done.stderr and multi_worker.WAIT_ENV in done.stderr
 
 
 def trainable_weights(run):
