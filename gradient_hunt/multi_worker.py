@@ -19,6 +19,7 @@ workers of each scalar.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import hashlib
 import json
 import os
@@ -31,6 +32,8 @@ from pathlib import Path
 # a worker whose peer never starts would hang for good.
 WAIT_ENV = "GRADIENT_HUNT_WORKER_WAIT"
 WAIT_S = 600.0
+MAX_WAIT_S = 1e7  # about four months: past this select() overflows
+BACKSTOP_S = 2.0  # after the watcher's kill, for where that kill does nothing
 
 
 def task() -> tuple[str, int]:
@@ -64,19 +67,21 @@ def cluster_wait_s() -> float:
         seconds = float(text) if text else WAIT_S
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
+    if not 0 < seconds <= MAX_WAIT_S:  # also refuses nan and inf
         from gradient_hunt.runtime import RuntimeSettingError
 
-        raise RuntimeSettingError(f"{WAIT_ENV}={text!r}: give the seconds a worker waits for the others, e.g. 600")
+        raise RuntimeSettingError(f"{WAIT_ENV}={text!r}: give the seconds a worker waits for the others, "
+                                  f"more than 0 and at most {MAX_WAIT_S:.0f}, e.g. 600")
     return seconds
 
 
 # The watcher of cluster_deadline: a process of its own, since TensorFlow holds the GIL while it
-# waits for the cluster (no thread of ours runs) and ignores SIGTERM. It kills its parent unless
-# the parent closes the pipe (done) first.
+# waits for the cluster (no thread of ours runs). It kills its parent unless the parent closes
+# the pipe (done) first; Ctrl-C, which the waiting parent cannot act on, ends the parent at once.
 _WATCHER = """
 import os, select, signal, sys
 pid, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+signal.signal(signal.SIGINT, lambda *_: (os.kill(pid, signal.SIGKILL), sys.exit(130)))
 if not select.select([sys.stdin], [], [], seconds)[0]:
     sys.stderr.write(message + "\\n")
     sys.stderr.flush()
@@ -93,14 +98,20 @@ def cluster_deadline(seconds: float):
     members = ", ".join(f"{job} {i} ({address})" for job, addresses in cluster.items()
                         for i, address in enumerate(addresses))
     kind, index = task()
-    message = (f"error: {kind} {index} waited {seconds:.0f} s for the cluster in TF_CONFIG ({members}) and not every "
+    message = (f"error: {kind} {index} waited {seconds:g} s for the cluster in TF_CONFIG ({members}) and not every "
                f"worker joined: start the same command on each of them (the same TF_CONFIG cluster, its ports "
                f"open), or wait longer with {WAIT_ENV}=SECONDS")
     watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid()), str(seconds), message],
                                stdin=subprocess.PIPE)
+    # A SIGKILL from inside does nothing to PID 1 (a container's main process, where TF_CONFIG
+    # usually lives): faulthandler's C thread, which needs no GIL, exits just after the watcher.
+    backstop = open(os.devnull, "w")  # noqa: SIM115  (open until the timer is cancelled)
+    faulthandler.dump_traceback_later(seconds + BACKSTOP_S, exit=True, file=backstop)
     try:
         yield
     finally:
+        faulthandler.cancel_dump_traceback_later()
+        backstop.close()
         watcher.stdin.close()  # the cluster is up (or this failed otherwise): the watcher leaves
         watcher.wait()
 

@@ -86,7 +86,9 @@ def test_training_pipeline_scales_to_minus_one_one():
 
 
 def test_training_pipeline_keeps_to_one_thread_and_repeats_its_order():
-    # tf.data's default pool and autotuner took cores from the train step on 2 CPUs (half-speed epochs).
+    # tf.data's default pool and autotuner took cores from the train step on 2 CPUs (half-speed
+    # epochs): the options catch a return to them; the order (same seed, same batches, every
+    # image once) must survive the change, as the old parallel map kept it too.
     images = np.arange(8 * 28 * 28, dtype=np.uint8).reshape(8, 28, 28, 1)
     ds = datasets.to_training_pipeline(images, np.arange(8), batch_size=4, seed=3, conditional=True)
     assert ds.options().threading.private_threadpool_size == 1 and ds.options().autotune.enabled is False

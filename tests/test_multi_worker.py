@@ -64,7 +64,7 @@ def test_the_cluster_wait_comes_from_the_environment(monkeypatch):
     assert multi_worker.cluster_wait_s() == multi_worker.WAIT_S
     monkeypatch.setenv(multi_worker.WAIT_ENV, "2.5")
     assert multi_worker.cluster_wait_s() == 2.5
-    for bad in ("soon", "0", "-3"):
+    for bad in ("soon", "0", "-3", "inf", "nan", "1e10"):
         monkeypatch.setenv(multi_worker.WAIT_ENV, bad)
         with pytest.raises(RuntimeSettingError, match=multi_worker.WAIT_ENV):
             multi_worker.cluster_wait_s()
@@ -80,10 +80,23 @@ def test_the_cluster_deadline_ends_a_wait_that_overruns_and_only_that_one(tmp_pa
     overrun = subprocess.run([sys.executable, "-c", script, "0.5", "30"], env=env, capture_output=True, text=True,
                              timeout=20)
     assert overrun.returncode == -signal.SIGKILL and "went on" not in overrun.stdout
-    assert "worker 1 waited 0 s" in overrun.stderr and "worker 0 (a:1), worker 1 (b:2)" in overrun.stderr
+    assert "worker 1 waited 0.5 s" in overrun.stderr and "worker 0 (a:1), worker 1 (b:2)" in overrun.stderr
     in_time = subprocess.run([sys.executable, "-c", script, "1", "0.1"], env=env, capture_output=True, text=True,
                              timeout=20)
-    assert in_time.returncode == 0 and "went on" in in_time.stdout and not in_time.stderr
+    assert in_time.returncode == 0 and "went on" in in_time.stdout and "error:" not in in_time.stderr
+
+
+def test_the_deadline_still_ends_a_process_the_watcher_cannot_kill():
+    # As PID 1 (a container's main process) the watcher's SIGKILL does nothing: here a watcher
+    # that never kills stands in for it, and the faulthandler backstop must end the wait.
+    script = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from gradient_hunt import multi_worker\n"
+              "multi_worker._WATCHER = 'import sys; sys.stdin.read()'\n"
+              "multi_worker.BACKSTOP_S = 0.2\n"
+              "with multi_worker.cluster_deadline(0.3):\n"
+              "    time.sleep(30)\n"
+              "print('went on')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1 and "went on" not in done.stdout
 
 
 def test_a_worker_whose_peer_never_starts_stops_with_a_message(tmp_path):
