@@ -103,8 +103,10 @@ def accuracy_row(name, seed, test_probs, scored, is_real):
 
 def labelled_test(folder):
     """(paths, is_real) of a hunt_real.py set's Test folder (labels.json: id -> 0 AI / 1 Real)."""
+    from hunt_real import test_paths
+
     truth = json.loads((folder / "labels.json").read_text())
-    return [next((folder / "Test").glob(f"{i}.*")) for i in truth], np.array(list(truth.values())) == 1
+    return test_paths(folder, truth), np.array(list(truth.values())) == 1
 
 
 def real_runs(root, variant):
@@ -133,12 +135,14 @@ def cross_runs(root, variant):
             yield accuracy_row(f"{trained_on} -> {tested_on}", seed, file_probabilities(scored, paths), scored, is_real)
 
 
-def family_runs(root, dataset, variant):
+def family_runs(root, dataset, variant, shifts=()):
+    """Per detector: the unseen families' row, then a row per shift in `shifts` (the run opened once)."""
     from hunt_families import FAMILIES
 
     folder = root / dataset / "data-dcgan"
     paths = sorted((folder / "Test").iterdir())
     family = np.array([p.stem.rsplit("_", 1)[0] for p in paths])
+    shifted_test = shifted_images(paths) if shifts else None
     for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
         scored = open_scored(run, folder)
         called_real, cut = both_cuts(scored, file_probabilities(scored, paths))
@@ -149,6 +153,7 @@ def family_runs(root, dataset, variant):
             row[which] = float(np.mean(unseen))
             row[f"{which} real"] = float(real)
         yield row
+        yield from shifted_rows(dataset, run.name[-1], scored, shifted_test, shifts)
 
 
 # Real test images unlike validation's, at a large test folder's size: the case an adaptive cut can
@@ -168,21 +173,26 @@ def shifted(image, how):
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
-def shifted_runs(root, dataset, variant):
+def shifted_images(paths):
+    """(real test images, the seen generator's test fakes) of a family folder, as RGB arrays."""
     from PIL import Image
 
+    def read(prefix):
+        return [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith(prefix)]
+
+    return read("real_"), read("dcgan_")
+
+
+def shifted_rows(dataset, seed, scored, test, shifts):
     from hunt_tf.predict import predict_pixels
 
-    folder = root / dataset / "data-dcgan"
-    paths = sorted((folder / "Test").iterdir())
-    reals = [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith("real_")]
-    seen = [np.asarray(Image.open(p).convert("RGB")) for p in paths if p.stem.startswith("dcgan_")]
+    if not shifts:
+        return
+    reals, seen = test
     is_real = np.r_[np.ones(len(reals)), np.zeros(len(seen))].astype(bool)
-    for run in sorted((root / dataset / "detectors").glob(f"dcgan-{variant}-s[0-9]")):
-        scored = open_scored(run, folder)
-        for how in SHIFTS:
-            test = predict_pixels(scored.model, np.stack([shifted(r, how) for r in reals] + seen))
-            yield accuracy_row(f"{dataset}, real test images {how}, seen fakes", run.name[-1], test, scored, is_real)
+    for how in shifts:
+        probs = predict_pixels(scored.model, np.stack([shifted(r, how) for r in reals] + seen))
+        yield accuracy_row(f"{dataset}, real test images {how}, seen fakes", seed, probs, scored, is_real)
 
 
 def main():
@@ -203,8 +213,7 @@ def main():
         rows += list(real_runs(args.real, args.variant))
         rows += list(cross_runs(args.real, args.variant)) if args.cross else []
     for dataset in args.datasets if args.families else []:
-        rows += list(family_runs(args.families, dataset, args.family_variant))
-        rows += list(shifted_runs(args.families, dataset, args.family_variant)) if args.shifted else []
+        rows += list(family_runs(args.families, dataset, args.family_variant, SHIFTS if args.shifted else ()))
     with open(args.results, "a") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")

@@ -87,6 +87,11 @@ def make_set(folder: Path, train, test):
     return json.loads((folder / "labels.json").read_text())
 
 
+def test_paths(folder: Path, truth) -> list[Path]:
+    """The Test file of each id in `truth` (make_set's labels), in its order."""
+    return [next((folder / "Test").glob(f"{i}.*")) for i in truth]
+
+
 def sets(data: Path, root: Path, seeds):
     """(name, seed) -> (folder, {test id: label}, train items, test items)."""
     out = {}
@@ -127,7 +132,7 @@ def test_auc(run: Path, folder: Path, truth: dict):
     from hunt_tf.predict import predict_records
 
     config = HuntConfig.load(run / "config.json")
-    records = [files.probe(next((folder / "Test").glob(f"{i}.*"))) for i in truth]
+    records = [files.probe(p) for p in test_paths(folder, truth)]
     model = keras.saving.load_model(run / "model.keras")
     probs = predict_records(model, records, list(CLASSES), config.decode_size, config.resize_mode, progress=False).probs
     return float(roc_auc_score([truth[i] for i in truth], probs[:, 1]))

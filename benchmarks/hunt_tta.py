@@ -21,6 +21,8 @@ from sklearn.metrics import roc_auc_score
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
+from hunt_real import test_paths  # noqa: E402
+
 CLASSES = ("AI", "Real")
 
 
@@ -59,7 +61,7 @@ def main():
         folder = files.scan(folder_dir, progress=False)
         _, val_idx, _, _ = validation_split(folder, folder.labels, config.val_split, config.seed, config.validation)
         val = [folder.train[i] for i in val_idx], folder.labels[val_idx]
-        test = [files.probe(next((folder_dir / "Test").glob(f"{i}.*"))) for i in truth], list(truth.values())
+        test = [files.probe(p) for p in test_paths(folder_dir, truth)], list(truth.values())
         row = {"run": run.name, "set": name, "seed": int(seed)}
         for part, (records, labels) in (("val", val), ("test", test)):
             for tta in (False, True):

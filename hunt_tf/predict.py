@@ -104,7 +104,7 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
         bar.update(len(chunk))
     bar.close()
     labels = predict_labels(probs, threshold)
-    cut = adapted_cut(threshold, real_scores, probs[seen], class_names) if real_scores is not None else None
+    cut = adapted_cut(threshold, real_scores, probs[seen], class_names)  # None without validation reals
     if cut is not None:  # only the images the model saw tell where their fakes lie
         labels[seen] = cut.decide(probs[seen])
     return Predictions([class_names[i] for i in labels], probs, threshold, cut)
