@@ -36,6 +36,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from plain_cnn import plain_cnn_probabilities  # noqa: E402
+from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
 FAMILIES = ("dcgan", "dense", "vae", "ae-transposed", "ae-nearest", "ae-bilinear")
@@ -233,7 +234,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")
+    add_try_option(p)
     args = p.parse_args()
+    add_tried(args, VARIANTS)
     log = args.root / "results.jsonl"
     args.root.mkdir(parents=True, exist_ok=True)
     results = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).parent))
 from plain_cnn import plain_cnn_probabilities  # noqa: E402
+from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
 VARIANTS = {
@@ -144,8 +145,10 @@ def run_variant(folder, truth, seed, variant, args, root):
     subprocess.run([BIN / "hunt-tf", "train", folder, "--run", run, "--fresh", "--seed", str(seed), *args],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = round(time.time() - start, 1)
+    report = json.loads((run / "report" / "report.json").read_text())  # what a choice may look at
     return {"accuracy": score_submission(run / "submission.csv", truth), "auc": test_auc(run, folder, truth),
-            "seconds": seconds}
+            "seconds": seconds, "val_accuracy": report["accuracy"],
+            "val_auc": report.get("roc_auc")}
 
 
 def run_plain(train, test, seed):
@@ -181,13 +184,9 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sets", nargs="+", default=["r1-raw", "r1-reenc", "cifake"])
     p.add_argument("--variants", nargs="*", default=[*VARIANTS, "plain CNN"], help="names from VARIANTS, or 'plain CNN'")
-    p.add_argument("--try", dest="extra", action="append", default=[], metavar="'NAME: ARGS'",
-                   help="another variant: a name, a colon, then hunt-tf train options (repeatable)")
+    add_try_option(p)
     args = p.parse_args()
-    for spec in args.extra:
-        name, options = spec.split(":", 1)
-        VARIANTS[name.strip()] = options.split()
-        args.variants.append(name.strip())
+    add_tried(args, VARIANTS)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not (args.data / "gradient-hunt-r1").is_dir():
         sys.exit(f"{args.data} has no gradient-hunt-r1/ (pass --data)")

@@ -24,6 +24,8 @@ MODEL_INPUTS = INPUTS[1:]
 RESIDUAL_MIN_SIDE = 64
 # Where decoded training pixels live (hunt_tf.cache): auto = memory while they fit comfortably, else disk.
 CACHES = ("auto", "memory", "disk")
+# Which weights a run ends with (hunt_tf.averaging): the best epoch by validation loss, or the mean of the tail.
+AVERAGES = ("none", "swa")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 # How a submission row's Id is made from a test file's path (relative to the test folder).

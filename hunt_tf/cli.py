@@ -21,6 +21,7 @@ from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 from hunt_tf.choices import (
     ARCHITECTURES,
+    AVERAGES,
     CACHES,
     CUTS,
     EXTRA_FAKES,
@@ -50,6 +51,7 @@ CHOICES = {
     "strategy": STRATEGIES,
     "cache": CACHES,
     "cut": CUTS,
+    "average": AVERAGES,
 }
 ID_HELP = ("how a submission Id is made from a test file: stem (name without extension, Kaggle's usual), "
            "name (with it), path (below the test folder); ids that would repeat are an error (default: stem)")

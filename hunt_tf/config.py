@@ -19,7 +19,7 @@ class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
     # fakes, one conv layer per block, and predicted at the validation cut.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
-                                           "cut": "validation"}
+                                           "cut": "validation", "average": "none"}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -51,7 +51,8 @@ class HuntConfig(Settings):
     schedule: str = "cosine"  # constant | cosine (with warm-up) | step | plateau
     warmup_epochs: int = 1
     weight_decay: float = 1e-4  # adamw only
-    patience: int = 5  # early stopping on validation loss
+    patience: int = 5  # early stopping on validation loss (average none)
+    average: str = "none"  # none: the epoch of lowest validation loss | swa: the mean of the weights at the end of the last third of the epochs, BatchNorm recomputed (no early stopping)
     class_weights: bool = True  # weight classes by inverse frequency
     seed: int = 0
     # runtime

@@ -26,6 +26,7 @@ from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
 from hunt_tf import audit, extra_fakes, files
 from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
+from hunt_tf.averaging import WeightAverage, first_averaged_epoch
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
@@ -37,13 +38,19 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, validation_split
 
 
-def callbacks(run_dir: Path, config: HuntConfig, monitor: str):
+def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None):
+    """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging."""
     cbs = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # an interrupted fit resumes here
         keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
+    ]
+    if config.average == "swa":
+        cbs.append(WeightAverage(first_averaged_epoch(config.epochs), train_ds, state=run_dir / "backup" / "average.npz"))
+    else:
         # Validation is noisy while BatchNorm's moving statistics settle: never stop in the first third.
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True,
-                                      start_from_epoch=config.epochs // 3),
+        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True,
+                                                 start_from_epoch=config.epochs // 3))
+    cbs += [
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),  # a resumed run appends
         NaNGuard(),
@@ -170,7 +177,7 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     steps = math.ceil(len(train_labels) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)
-    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss")
+    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     weights = class_weights(train_labels, num_classes) if config.class_weights else None
