@@ -3,10 +3,12 @@ of `hunt-tf train` option lists (hunt_real.py, hunt_families.py).
 
     add_try_option(parser)
     args = parser.parse_args()
-    add_tried(args, VARIANTS)   # VARIANTS[NAME] = OPTIONS.split(); NAME joins args.variants
+    add_tried(args, VARIANTS)   # VARIANTS[NAME] = shlex.split(OPTIONS); NAME joins args.variants
 """
 
 from __future__ import annotations
+
+import shlex
 
 
 def add_try_option(parser):
@@ -19,5 +21,7 @@ def add_tried(args, variants: dict):
         name, sep, options = spec.partition(":")
         if not sep or not name.strip():
             raise SystemExit(f"--try {spec!r}: expected 'NAME: hunt-tf train options'")
-        variants[name.strip()] = options.split()
+        if name.strip() in variants:
+            raise SystemExit(f"--try {name.strip()!r}: that name is taken by a built-in variant; choose another")
+        variants[name.strip()] = shlex.split(options)
         args.variants.append(name.strip())

@@ -1,15 +1,17 @@
-"""Stochastic weight averaging (Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima
-and Better Generalization"): the detector keeps the mean of its weights over the last epochs
-of the cosine schedule instead of the one epoch that validation liked best.
+"""Weight averaging in the manner of SWA (Izmailov et al. 2018, "Averaging Weights Leads to Wider
+Optima and Better Generalization"): the detector ends with the mean of its weights over the last
+epochs instead of the one epoch that validation liked best.
 
     cbs.append(WeightAverage(first_epoch=10, batches=train_ds, state=run_dir / "backup" / "average.npz"))
 
 Why: on small folders validation accuracy jumps by 0.05-0.3 from one epoch to the next (BatchNorm
 at a high learning rate), so picking the best epoch by validation loss picks noise, and the
-same validation then fits the threshold. The mean of the weights along the annealed tail lies
-in a flatter region than any one of them. BatchNorm's moving statistics belong to the weights
-they were gathered with, so they are computed again for the mean, over one pass of the training
-batches, as a plain average (as PyTorch's `swa_utils.update_bn` does), not an EMA.
+same validation then fits the threshold. The paper averages at a constant or cyclic rate; here
+the points are the run's own schedule's tail (with cosine, 0.25 down to 0.01 of the peak rate),
+so it is closer to tail averaging, and costs no change to the schedule. BatchNorm's moving
+statistics belong to the weights they were gathered with, so they are computed again for the
+mean, over one pass of the training batches, as a plain average (as PyTorch's
+`swa_utils.update_bn` does), not an EMA.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from gradient_hunt.atomic import atomic_write
 
 # The averaged tail: the last third of the epochs (at least one), where cosine decay has
-# brought the learning rate below a quarter of its peak.
+# brought the learning rate to a quarter of its peak or below.
 TAIL = 1 / 3
 
 
@@ -34,31 +36,48 @@ def first_averaged_epoch(epochs: int) -> int:
 class WeightAverage(keras.callbacks.Callback):
     """Averages the trainable weights at the end of every epoch from `first_epoch` on; at the
     end of training the model takes the mean, and its BatchNorm statistics are refreshed over
-    `batches` (a dataset of (images, labels), seen once).
+    `batches` (a dataset of (images, labels), seen once). An epoch whose weights or loss are not
+    finite (a NaN: NaNGuard stops the run) is left out.
 
-    `state` (a .npz path beside BackupAndRestore's backup) keeps the running sum, so a run that
-    crashed in the tail and resumes averages the same epochs as one that never stopped."""
+    `state` (a .npz path beside BackupAndRestore's backup) keeps the running sum and the last
+    epoch in it, so a run that crashed in the tail and resumes averages the same epochs as one
+    that never stopped. Put this callback right after BackupAndRestore."""
 
     def __init__(self, first_epoch: int, batches, state: Path | None = None):
         super().__init__()
+        if batches is None:
+            raise ValueError("WeightAverage needs the training batches to recompute BatchNorm")
         self.first_epoch, self.batches, self.state = first_epoch, batches, state
-        self.total, self.count = None, 0
+        self.total, self.count, self.last_epoch = None, 0, -1
 
     def on_train_begin(self, logs=None):
         if self.state is not None and self.state.exists():
             with np.load(self.state) as saved:
-                self.count = int(saved["count"])
-                self.total = [saved[f"w{i}"] for i in range(len(saved.files) - 1)]
+                self.count, self.last_epoch = int(saved["count"]), int(saved["last_epoch"])
+                self.total = [saved[f"w{i}"] for i in range(len(saved.files) - 2)]
+        # BackupAndRestore (earlier in the list) has restored the weights at the end of epoch
+        # `done - 1`. A crash after its save and before ours left that epoch out of the sum.
+        done = getattr(self.model, "_initial_epoch", None) or 0  # set by BackupAndRestore (Keras 3)
+        if done - 1 > self.last_epoch:
+            self.add(done - 1)
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch < self.first_epoch:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            return
+        self.add(epoch)
+
+    def add(self, epoch):
+        if epoch < self.first_epoch or epoch <= self.last_epoch:
             return
         weights = [np.asarray(v.numpy(), np.float64) for v in self.model.trainable_variables]
+        if not all(np.isfinite(w).all() for w in weights):
+            return
         self.total = weights if self.total is None else [t + w for t, w in zip(self.total, weights)]
-        self.count += 1
+        self.count, self.last_epoch = self.count + 1, epoch
         if self.state is not None:
             with atomic_write(self.state) as tmp:
-                np.savez(tmp, count=self.count, **{f"w{i}": t for i, t in enumerate(self.total)})
+                np.savez(tmp, count=self.count, last_epoch=epoch, **{f"w{i}": t for i, t in enumerate(self.total)})
 
     def on_train_end(self, logs=None):
         if not self.count:  # stopped before the tail (a NaN): keep what there is
@@ -70,12 +89,14 @@ class WeightAverage(keras.callbacks.Callback):
 
 
 def batchnorm_layers(model):
+    # _flatten_layers reaches into nested models (keras.applications backbones) too.
     return [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def refresh_batchnorm(model, batches):
     """BatchNorm's moving mean and variance recomputed as the plain average over `batches` of each
-    batch's statistics, under the model's current weights (nothing else changes)."""
+    batch's statistics (each batch counts once, as in PyTorch's `update_bn`), under the model's
+    current weights; nothing else changes (Dropout runs in training mode, as it did in fit)."""
     layers = batchnorm_layers(model)
     if not layers:
         return

@@ -17,7 +17,7 @@ from gradient_hunt.settings import Settings, SettingsError
 @dataclasses.dataclass
 class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
-    # fakes, one conv layer per block, and predicted at the validation cut.
+    # fakes, one conv layer per block, kept the best epoch, and predicted at the validation cut.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
                                            "cut": "validation", "average": "none"}
 
@@ -52,7 +52,7 @@ class HuntConfig(Settings):
     warmup_epochs: int = 1
     weight_decay: float = 1e-4  # adamw only
     patience: int = 5  # early stopping on validation loss (average none)
-    average: str = "none"  # none: the epoch of lowest validation loss | swa: the mean of the weights at the end of the last third of the epochs, BatchNorm recomputed (no early stopping)
+    average: str = "none"  # none: the epoch of lowest validation loss (early stopping) | swa: the mean of the weights after each epoch of the last third, BatchNorm recomputed for it (no early stopping; measured a tie)
     class_weights: bool = True  # weight classes by inverse frequency
     seed: int = 0
     # runtime

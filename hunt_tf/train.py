@@ -24,9 +24,11 @@ from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
+from gradient_hunt.settings import SettingsError
 from hunt_tf import audit, extra_fakes, files
 from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
 from hunt_tf.averaging import WeightAverage, first_averaged_epoch
+from hunt_tf.choices import AVERAGES
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
@@ -40,13 +42,16 @@ from hunt_tf.splits import class_weights, validation_split
 
 def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None):
     """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging."""
-    cbs = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # an interrupted fit resumes here
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
-    ]
-    if config.average == "swa":
+    if config.average not in AVERAGES:
+        raise SettingsError(f"unknown average {config.average!r}; choose from {', '.join(AVERAGES)}")
+    averaging = config.average == "swa"
+    # An interrupted fit resumes from backup/. Averaging keeps it until model.keras is saved
+    # (`fit` removes it): the average and its BatchNorm pass come after fit's own end.
+    cbs = [keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=not averaging)]
+    if averaging:  # right after the backup: WeightAverage recovers an epoch a crash between the two saves lost
         cbs.append(WeightAverage(first_averaged_epoch(config.epochs), train_ds, state=run_dir / "backup" / "average.npz"))
-    else:
+    cbs.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True))
+    if not averaging:
         # Validation is noisy while BatchNorm's moving statistics settle: never stop in the first third.
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True,
                                                  start_from_epoch=config.epochs // 3))
@@ -186,4 +191,5 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     if next(c for c in cbs if isinstance(c, NaNGuard)).tripped:
         raise RunError(f"training diverged (NaN loss); try a lower --learning-rate, or --fresh in {run_dir}")
     save_model(model, run_dir / "model.keras")
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)  # kept by averaging until now
     return model
