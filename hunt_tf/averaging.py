@@ -22,10 +22,19 @@ import keras
 import numpy as np
 
 from gradient_hunt.atomic import atomic_write
+from gradient_hunt.settings import SettingsError
+from hunt_tf.choices import AVERAGES
 
 # The averaged tail: the last third of the epochs (at least one), where cosine decay has
 # brought the learning rate to a quarter of its peak or below.
 TAIL = 1 / 3
+
+
+def averages(kind: str) -> bool:
+    """Whether an `--average` setting asks for weight averaging; anything unknown is an error, not "none"."""
+    if kind not in AVERAGES:
+        raise SettingsError(f"unknown average {kind!r}; choose from {', '.join(AVERAGES)}")
+    return kind == "swa"
 
 
 def first_averaged_epoch(epochs: int) -> int:
@@ -36,8 +45,8 @@ def first_averaged_epoch(epochs: int) -> int:
 class WeightAverage(keras.callbacks.Callback):
     """Averages the trainable weights at the end of every epoch from `first_epoch` on; at the
     end of training the model takes the mean, and its BatchNorm statistics are refreshed over
-    `batches` (a dataset of (images, labels), seen once). An epoch whose weights or loss are not
-    finite (a NaN: NaNGuard stops the run) is left out.
+    `batches` (a dataset of (images, labels), seen once). An epoch that ends with weights that
+    are not finite (after a NaN loss; NaNGuard stops the run) is left out.
 
     `state` (a .npz path beside BackupAndRestore's backup) keeps the running sum and the last
     epoch in it, so a run that crashed in the tail and resumes averages the same epochs as one
@@ -62,9 +71,6 @@ class WeightAverage(keras.callbacks.Callback):
             self.add(done - 1)
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(loss):
-            return
         self.add(epoch)
 
     def add(self, epoch):

@@ -24,11 +24,9 @@ from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
-from gradient_hunt.settings import SettingsError
 from hunt_tf import audit, extra_fakes, files
 from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
-from hunt_tf.averaging import WeightAverage, first_averaged_epoch
-from hunt_tf.choices import AVERAGES
+from hunt_tf.averaging import WeightAverage, averages, first_averaged_epoch
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
@@ -42,9 +40,7 @@ from hunt_tf.splits import class_weights, validation_split
 
 def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None):
     """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging."""
-    if config.average not in AVERAGES:
-        raise SettingsError(f"unknown average {config.average!r}; choose from {', '.join(AVERAGES)}")
-    averaging = config.average == "swa"
+    averaging = averages(config.average)
     # An interrupted fit resumes from backup/. Averaging keeps it until model.keras is saved
     # (`fit` removes it): the average and its BatchNorm pass come after fit's own end.
     cbs = [keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=not averaging)]
@@ -87,7 +83,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         del asking["cut"]  # a run keeps the cut it was made with unless one is given (an old run: validation's)
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
-    adapts(config.cut)  # an unknown cut is an error now, not after training
+    adapts(config.cut), averages(config.average)  # an unknown cut or average is an error now, not after decoding
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
