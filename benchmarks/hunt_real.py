@@ -33,16 +33,17 @@ from plain_cnn import plain_cnn_probabilities  # noqa: E402
 from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
+# The named variants pin one network (--members 1), as they were measured before ensembles.
 VARIANTS = {
     "defaults": [],
-    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb", "--extra-fakes", "none"],
-    "resize, residual": ["--resize-mode", "resize", "--input", "residual", "--extra-fakes", "none"],
-    "resize, both": ["--resize-mode", "resize", "--input", "both", "--extra-fakes", "none"],
-    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb", "--extra-fakes", "none"],
-    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64", "--extra-fakes", "none"],
+    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb", "--extra-fakes", "none", "--members", "1"],
+    "resize, residual": ["--resize-mode", "resize", "--input", "residual", "--extra-fakes", "none", "--members", "1"],
+    "resize, both": ["--resize-mode", "resize", "--input", "both", "--extra-fakes", "none", "--members", "1"],
+    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb", "--extra-fakes", "none", "--members", "1"],
+    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64", "--extra-fakes", "none", "--members", "1"],
     "crop 128, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "128",
-                           "--extra-fakes", "none"],
-    "defaults + resample fakes": ["--extra-fakes", "resample"],
+                           "--extra-fakes", "none", "--members", "1"],
+    "defaults + resample fakes": ["--extra-fakes", "resample", "--members", "1"],
 }
 CLASSES = ("AI", "Real")
 

@@ -19,7 +19,7 @@ class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
     # fakes, one conv layer per block, kept the best epoch, and predicted at the validation cut.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
-                                           "cut": "validation", "average": "none"}
+                                           "cut": "validation", "average": "none", "members": 1}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -53,6 +53,7 @@ class HuntConfig(Settings):
     weight_decay: float = 1e-4  # adamw only
     patience: int = 5  # early stopping on validation loss (average none)
     average: str = "none"  # none: the epoch of lowest validation loss (early stopping) | swa: the mean of the weights after each epoch of the last third, BatchNorm recomputed for it (no early stopping; measured a tie)
+    members: int = 0  # networks trained on the same split from seeds seed, seed+1, ... and averaged (a deep ensemble); 0 = from the data: 3 for images decoded under 64 px (measured better on CIFAKE; each costs one network's training time), else 1
     class_weights: bool = True  # weight classes by inverse frequency
     seed: int = 0
     # runtime

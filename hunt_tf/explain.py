@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from gradient_hunt.runtime import import_tensorflow  # noqa: E402
 from hunt_tf.crops import tile_offsets  # noqa: E402
+from hunt_tf.ensemble import members_of  # noqa: E402
 from hunt_tf.predict import predict_pixels  # noqa: E402
 
 tf = import_tensorflow()
@@ -68,10 +69,13 @@ def _explainer(model):
 def heatmaps(model, pixels, classes=None, batch_size=32):
     """(N, H, W) heat in [0, 1] per image (each scaled by its own maximum) for uint8 (N, H, W, 3),
     for `classes` (default: each image's predicted class; every tile of an image explains that one)."""
-    explain = _explainer(model)
     if classes is None:
         classes = predict_pixels(model, pixels).argmax(1)
     classes = np.asarray(classes, dtype=np.int64)
+    members = members_of(model)
+    if len(members) > 1:  # an ensemble: where its members look, on average, for the ensemble's answer
+        return _each_to_unit(np.mean([heatmaps(m, pixels, classes, batch_size) for m in members], axis=0))
+    explain = _explainer(model)
     crop = model.input_shape[1] or pixels.shape[1]
     offsets = tile_offsets(pixels.shape[1], crop)
     heat = np.zeros(pixels.shape[:3], np.float32)
@@ -83,7 +87,11 @@ def heatmaps(model, pixels, classes=None, batch_size=32):
                 which = tf.constant(classes[start : start + batch_size])
                 heat[start : start + batch_size, y : y + crop, x : x + crop] += explain(tiles, which).numpy()
             count[y : y + crop, x : x + crop] += 1
-    heat /= np.maximum(count, 1)
+    return _each_to_unit(heat / np.maximum(count, 1))
+
+
+def _each_to_unit(heat):
+    """Each image's heat scaled by its own maximum (all-zero heat stays zero)."""
     peak = heat.reshape(len(heat), -1).max(1)
     return heat / np.where(peak > 0, peak, 1)[:, None, None]
 

@@ -4,8 +4,10 @@
 
 Run directory: config.json, classes.json, decision.json, model.keras, best.keras,
 history.csv, logs/ (TensorBoard), backup/ (resume after a crash), report/ (report.json +
-PNGs), submission.csv. Running into it again with the same settings and data resumes a
-crashed run, or re-predicts a finished one; anything else is refused (`--fresh` starts over).
+PNGs), submission.csv; with several --members, each member's best.keras, history.csv,
+backup/ and model.keras in members/<k>/ (model.keras is then their average). Running into
+it again with the same settings and data resumes a crashed run, or re-predicts a finished
+one; anything else is refused (`--fresh` starts over).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
-from hunt_tf import audit, extra_fakes, files
+from hunt_tf import audit, ensemble, extra_fakes, files
 from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
 from hunt_tf.averaging import WeightAverage, averages, first_averaged_epoch
 from hunt_tf.config import HuntConfig, resolve_config
@@ -38,8 +40,9 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, validation_split
 
 
-def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None):
-    """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging."""
+def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, logs=None):
+    """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging;
+    TensorBoard writes to `logs` (default run_dir/logs)."""
     averaging = averages(config.average)
     # An interrupted fit resumes from backup/. Averaging keeps it until model.keras is saved
     # (`fit` removes it): the average and its BatchNorm pass come after fit's own end.
@@ -52,7 +55,7 @@ def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None):
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True,
                                                  start_from_epoch=config.epochs // 3))
     cbs += [
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        keras.callbacks.TensorBoard(str(logs or run_dir / "logs"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),  # a resumed run appends
         NaNGuard(),
     ]
@@ -76,6 +79,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     audit.warn_if_shortcut(folder)
     choose_sizes(asked, folder.train)
     asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
+    asked.members = ensemble.resolve(asked.members, asked.decode_size)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     asking = dataclasses.asdict(asked)
@@ -164,12 +168,39 @@ def describe_input(config) -> str:
         sizes = f"{config.image_size}px ({config.resize_mode})"
     extra = f", {config.extra_fakes} fakes of the Real images added to training" if config.extra_fakes != "none" else ""
     blocks = f", {config.convs} conv{'s' if config.convs > 1 else ''} per block" if config.backbone == "cnn" else ""
-    return f"{sizes}, {config.input} input{blocks}{extra}"
+    members = f", {config.members} networks averaged" if config.members > 1 else ""
+    return f"{sizes}, {config.input} input{blocks}{extra}{members}"
 
 
 def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
-    """model.fit on TrainingRows and validation (pixels, labels), with the run's callbacks; the
-    model is saved as model.keras."""
+    """Train the config's members (hunt_tf.ensemble) on TrainingRows and validation (pixels,
+    labels); the model, or the members combined into one, is saved as model.keras.
+
+    One member trains in the run directory itself; several each train in members/<k>/ (its
+    own checkpoints and history; TensorBoard logs in logs/member<k>/) from seed + k, and a
+    resumed run reloads the members that had finished."""
+    if config.members == 1:
+        return fit_member(config, runtime, run_dir, train, validation, num_classes, verbose)
+    models = []
+    for k in range(config.members):
+        member_dir = run_dir / "members" / str(k)
+        if (member_dir / "model.keras").exists() and not (member_dir / "backup").exists():
+            models.append(keras.saving.load_model(member_dir / "model.keras"))
+            continue
+        print(f"member {k + 1} of {config.members} (seed {config.seed + k})")
+        member_dir.mkdir(parents=True, exist_ok=True)
+        keras.utils.set_random_seed(config.seed + k)  # initial weights too: a resumed member restarts alike
+        member = dataclasses.replace(config, seed=config.seed + k)
+        models.append(fit_member(member, runtime, member_dir, train, validation, num_classes, verbose,
+                                 logs=run_dir / "logs" / f"member{k}"))
+    model = ensemble.combine(models)
+    save_model(model, run_dir / "model.keras")
+    return model
+
+
+def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose=None, logs=None):
+    """model.fit of one network on TrainingRows and validation (pixels, labels), with the run's
+    callbacks (TensorBoard into `logs`, default run_dir/logs); the network is saved as run_dir/model.keras."""
     val_pixels, val_labels = validation
     train_ds = train.dataset(config.batch_size, config.augment, config.aug_strength, config.seed, config.image_size)
     # Validation during fit sees the centre crop (cheap, for early stopping); the report, every crop.
@@ -178,7 +209,7 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     steps = math.ceil(len(train_labels) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)
-    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds)
+    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds, logs)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     weights = class_weights(train_labels, num_classes) if config.class_weights else None

@@ -114,7 +114,7 @@ def test_a_swa_run_saves_the_mean_of_its_tail_and_predicts(tmp_path, capsys):
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     tiny = ["--epochs", "6", "--batch-size", "8", "--filters", "4", "--depth", "1", "--image-size", "16",
-            "--precision", "float32", "--val-split", "0.3", "--average", "swa"]
+            "--precision", "float32", "--val-split", "0.3", "--average", "swa", "--members", "1"]
     assert cli.main(["train", str(data), "--run", str(run), *tiny]) == 0
     assert "weights averaged over the last 2 epochs" in capsys.readouterr().out
     assert read_rows(run / "submission.csv")

@@ -110,7 +110,8 @@ def test_auto_keeps_pixels_in_memory_until_they_crowd_it(monkeypatch):
 
 def test_training_from_the_disk_cache_answers_every_id_and_reruns_in_memory(data, tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", str(data), "--run", str(run), "--epochs", "1", "--image-size", "16", "--precision", "float32"]
+    args = ["train", str(data), "--run", str(run), "--epochs", "1", "--image-size", "16", "--precision", "float32",
+            "--members", "1"]
     assert cli.main([*args, "--cache", "disk"]) == 0
     out = capsys.readouterr().out
     assert "writing a disk cache" in out and "decoded pixels in disk" in out
@@ -128,7 +129,7 @@ def test_prediction_decodes_a_chunk_at_a_time_with_the_same_answers(data, tmp_pa
 
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), "--epochs", "1", "--image-size", "16",
-                     "--precision", "float32"]) == 0
+                     "--precision", "float32", "--members", "1"]) == 0
     model = keras.saving.load_model(run / "model.keras")
     records = files.scan(data, progress=False).test
     whole = predict.predict_records(model, records, ["AI", "Real"], 16, progress=False)[1]

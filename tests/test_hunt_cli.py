@@ -11,7 +11,7 @@ from hunt_tf import cli
 from tests.conftest import read_rows, write_messy_folder
 
 TINY = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--image-size", "16",
-        "--precision", "float32", "--val-split", "0.3"]
+        "--precision", "float32", "--val-split", "0.3", "--members", "1"]
 
 
 @pytest.fixture(scope="module")

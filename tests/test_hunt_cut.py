@@ -146,7 +146,7 @@ def test_train_keeps_the_validation_reals_and_predict_adapts_only_when_asked(tmp
         Image.fromarray(pixels).save(tmp_path / "data" / "Test" / f"t{i}.png")
     run = tmp_path / "run"
     tiny = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--image-size", "16",
-            "--precision", "float32", "--val-split", "0.3"]
+            "--precision", "float32", "--val-split", "0.3", "--members", "1"]
     assert cli.main(["train", str(tmp_path / "data"), "--run", str(run), *tiny]) == 0
     decision = json.loads((run / "decision.json").read_text())
     assert len(decision["real_scores"]) == 9 and decision["real_scores"] == sorted(decision["real_scores"])

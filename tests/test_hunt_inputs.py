@@ -314,7 +314,8 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
         Image.fromarray(random_images(1, 48 + i, seed=900 + i)[0]).save(data / "Test" / f"t{i}.png")
     run = tmp_path / "run"
     args = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--precision", "float32",
-            "--resize-mode", "crop", "--image-size", "16", "--input", "both", "--extra-fakes", "resample"]
+            "--resize-mode", "crop", "--image-size", "16", "--input", "both", "--extra-fakes", "resample",
+            "--members", "1"]
     assert cli.main(["train", str(data), "--run", str(run), *args]) == 0
     config = json.loads((run / "config.json").read_text())
     assert (config["source_size"], config["image_size"]) == (40, 16)

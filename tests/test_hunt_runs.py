@@ -12,7 +12,7 @@ from hunt_tf.predict import submission_ids
 from tests.conftest import read_rows, rgb_image, write_messy_folder
 
 TINY = ["--epochs", "1", "--batch-size", "8", "--filters", "4", "--depth", "1", "--image-size", "16",
-        "--precision", "float32", "--val-split", "0.3"]
+        "--precision", "float32", "--val-split", "0.3", "--members", "1"]
 
 
 @pytest.fixture

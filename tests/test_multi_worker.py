@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # workers' shares are equal. Random draws (dropout masks, the flips of --augment) are each
 # worker's own, so they are off: what is left must match one process to float rounding.
 ARGS = ["--epochs", "2", "--image-size", "16", "--precision", "float32", "--batch-size", "4", "--val-split", "0.25",
-        "--filters", "8", "--depth", "2", "--dropout", "0", "--augment", "none"]
+        "--filters", "8", "--depth", "2", "--dropout", "0", "--augment", "none", "--members", "1"]
 
 
 def write_even_folder(root):

@@ -150,7 +150,7 @@ def test_best_hparams_round_trip_into_hunt_train(data, tmp_path):
     assert any((run / "logs").rglob("events.out.tfevents*"))
     train_run = tmp_path / "train"
     assert hunt_cli.main(["train", str(data), "--run", str(train_run), "--hparams", str(run / "best_hparams.json"),
-                          "--epochs", "1", "--image-size", "16", "--precision", "float32"]) == 0
+                          "--epochs", "1", "--image-size", "16", "--precision", "float32", "--members", "1"]) == 0
     config = json.loads((train_run / "config.json").read_text())
     for key, value in best["hparams"].items():
         assert config[key] == value, key
@@ -411,7 +411,7 @@ def test_a_disk_cache_search_decodes_once_for_every_search_and_training_run(data
     assert out.count("writing a disk cache") == 1 and out.count("reusing the disk cache") == 1
     assert "decoded pixels in disk" in out and (run / "best_hparams.json").exists()
     assert hunt_cli.main(["train", str(data), "--run", str(tmp_path / "train"), "--hparams",
-                          str(run / "best_hparams.json"), "--epochs", "1", "--cache", "disk"]) == 0
+                          str(run / "best_hparams.json"), "--epochs", "1", "--cache", "disk", "--members", "1"]) == 0
     out = capfd.readouterr().out
     assert "reusing the disk cache" in out and "writing a disk cache" not in out
 
