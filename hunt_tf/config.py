@@ -53,7 +53,7 @@ class HuntConfig(Settings):
     weight_decay: float = 1e-4  # adamw only
     patience: int = 5  # early stopping on validation loss (average none)
     average: str = "none"  # none: the epoch of lowest validation loss (early stopping) | swa: the mean of the weights after each epoch of the last third, BatchNorm recomputed for it (no early stopping; measured a tie)
-    members: int = 0  # networks trained on the same split from seeds seed, seed+1, ... and averaged (a deep ensemble); 0 = from the data: 3 for images decoded under 64 px (measured better on CIFAKE; each costs one network's training time), else 1
+    members: int = 0  # networks averaged (a deep ensemble: member k from seed + k, same split); 0 = auto: the first, then more (up to 3) while their training stays within 5 minutes, measured as they train (measured better on r1 and CIFAKE); 1 = one network
     class_weights: bool = True  # weight classes by inverse frequency
     seed: int = 0
     # runtime

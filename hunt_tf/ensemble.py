@@ -1,18 +1,20 @@
 """Several CNNs trained on the same split from different seeds, their probabilities averaged.
 
-    members = resolve(config.members, config.decode_size)   # "0" made concrete: 3 for tiny images, else 1
-    model = combine([model_0, model_1, model_2])             # one Keras model: pixels in, mean probability out
-    parts = members_of(model)                                 # [model_0, ...] again (a single model: [model])
+    while wants_another(config.members, seconds):   # 0 = auto: as many as the time budget allows, up to 3
+        ...train member k from seed + k, append its training seconds...
+    model = combine([model_0, model_1, model_2])      # one Keras model: pixels in, mean probability out
+    parts = members_of(model)                         # [model_0, ...] again (a single model: [model])
 
 A deep ensemble (Lakshminarayanan et al., NeurIPS 2017): members that differ only in their
 initialisation, shuffling and augmentation make different mistakes, so their average is more
 accurate and better calibrated than any one of them. The combined model is saved as the run's
 `model.keras`, so `hunt-tf predict|evaluate|explain` read it as they read a single network.
 
-Measured (BENCHMARKS.md, session 12): on CIFAKE's 1,000 test images, 3 members averaged
-0.925 (worst 0.920) where single networks of the same seeds averaged 0.917 (worst 0.908).
-Training costs one network's time per member, so the default is one member except where
-images are tiny (decoded under RESIDUAL_MIN_SIDE px: 32 px photographs, 28 px digits).
+Each member costs one network's training time, so "auto" trains the first, then another
+only while the time spent so far plus one more member's (the mean so far) stays within
+AUTO_BUDGET_S: on this project's 2-core CPUs that is three members for CIFAKE-sized folders
+and the first Gradient Hunt's, one for a thousand 256-512 px images, where a single network
+already takes minutes (BENCHMARKS.md, session 12). A slower machine trains fewer.
 """
 
 from __future__ import annotations
@@ -21,19 +23,23 @@ import keras
 from keras import layers
 
 from gradient_hunt.settings import SettingsError
-from hunt_tf.choices import RESIDUAL_MIN_SIDE
 
-TINY_IMAGE_MEMBERS = 3
+AUTO_MAX_MEMBERS = 3
+AUTO_BUDGET_S = 300.0  # seconds of training for the whole ensemble: `make train-cnn` stays well inside 10 minutes
 
 
-def resolve(members: int, decode_size: int) -> int:
-    """The number of networks a run trains: `members`, or where 0, TINY_IMAGE_MEMBERS for images
-    decoded under RESIDUAL_MIN_SIDE px (where a network trains in about a minute) and 1 otherwise."""
+def wants_another(members: int, seconds) -> bool:
+    """Whether to train one more member, given the training seconds of those trained so far:
+    until there are `members`, or for 0 (auto) the first always, then more while the total
+    plus their mean stays within AUTO_BUDGET_S, up to AUTO_MAX_MEMBERS."""
     if members < 0:
-        raise SettingsError(f"--members must be 0 (from the data) or more (got {members})")
+        raise SettingsError(f"--members must be 0 (auto) or more (got {members})")
+    done = len(seconds)
     if members:
-        return members
-    return TINY_IMAGE_MEMBERS if decode_size < RESIDUAL_MIN_SIDE else 1
+        return done < members
+    if done == 0:
+        return True
+    return done < AUTO_MAX_MEMBERS and sum(seconds) * (done + 1) / done <= AUTO_BUDGET_S
 
 
 def combine(models) -> keras.Model:

@@ -13,9 +13,12 @@ one; anything else is refused (`--fresh` starts over).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 import math
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -79,7 +82,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     audit.warn_if_shortcut(folder)
     choose_sizes(asked, folder.train)
     asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
-    asked.members = ensemble.resolve(asked.members, asked.decode_size)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     asking = dataclasses.asdict(asked)
@@ -87,7 +89,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         del asking["cut"]  # a run keeps the cut it was made with unless one is given (an old run: validation's)
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
-    adapts(config.cut), averages(config.average)  # an unknown cut or average is an error now, not after decoding
+    # an unknown cut or average, or a negative member count, is an error now, not after decoding
+    adapts(config.cut), averages(config.average), ensemble.wants_another(config.members, [])
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
@@ -168,7 +171,8 @@ def describe_input(config) -> str:
         sizes = f"{config.image_size}px ({config.resize_mode})"
     extra = f", {config.extra_fakes} fakes of the Real images added to training" if config.extra_fakes != "none" else ""
     blocks = f", {config.convs} conv{'s' if config.convs > 1 else ''} per block" if config.backbone == "cnn" else ""
-    members = f", {config.members} networks averaged" if config.members > 1 else ""
+    members = (f", up to {ensemble.AUTO_MAX_MEMBERS} networks averaged as time allows" if config.members == 0
+               else f", {config.members} networks averaged" if config.members > 1 else "")
     return f"{sizes}, {config.input} input{blocks}{extra}{members}"
 
 
@@ -176,23 +180,40 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     """Train the config's members (hunt_tf.ensemble) on TrainingRows and validation (pixels,
     labels); the model, or the members combined into one, is saved as model.keras.
 
-    One member trains in the run directory itself; several each train in members/<k>/ (its
-    own checkpoints and history; TensorBoard logs in logs/member<k>/) from seed + k, and a
-    resumed run reloads the members that had finished."""
+    One member (`--members 1`) trains in the run directory itself. Otherwise member k trains in
+    members/<k>/ (its checkpoints and history; TensorBoard logs in logs/member<k>/) from seed + k,
+    its training seconds go to members/seconds.json, and a resumed run reloads the members
+    recorded there."""
     if config.members == 1:
         return fit_member(config, runtime, run_dir, train, validation, num_classes, verbose)
+    record = run_dir / "members" / "seconds.json"
+    seconds = json.loads(record.read_text()) if record.exists() else []
+    across = config.strategy == "multi-worker"
     models = []
-    for k in range(config.members):
+    for k in itertools.count():
         member_dir = run_dir / "members" / str(k)
-        if (member_dir / "model.keras").exists() and not (member_dir / "backup").exists():
+        reload = k < len(seconds)
+        if across:  # every worker trains the same members: retrain where any of them lacks one
+            reload = not multi_worker.anyone_says(runtime.strategy, not reload)
+        if reload:
             models.append(keras.saving.load_model(member_dir / "model.keras"))
             continue
-        print(f"member {k + 1} of {config.members} (seed {config.seed + k})")
+        del seconds[k:]
+        another = ensemble.wants_another(config.members, seconds)
+        if across:  # the chief's clock decides for everyone
+            another = multi_worker.chief_says(runtime.strategy, another)
+        if not another:
+            break
+        print(f"member {k + 1} (seed {config.seed + k})" + (f" of {config.members}" if config.members else ""))
         member_dir.mkdir(parents=True, exist_ok=True)
         keras.utils.set_random_seed(config.seed + k)  # initial weights too: a resumed member restarts alike
-        member = dataclasses.replace(config, seed=config.seed + k)
-        models.append(fit_member(member, runtime, member_dir, train, validation, num_classes, verbose,
-                                 logs=run_dir / "logs" / f"member{k}"))
+        start = time.perf_counter()
+        models.append(fit_member(dataclasses.replace(config, seed=config.seed + k), runtime, member_dir, train,
+                                 validation, num_classes, verbose, logs=run_dir / "logs" / f"member{k}"))
+        seconds.append(round(time.perf_counter() - start, 1))
+        write_json(record, seconds)
+    if len(models) > 1:
+        print(f"{len(models)} networks averaged (trained in {sum(seconds):.0f} s)")
     model = ensemble.combine(models)
     save_model(model, run_dir / "model.keras")
     return model

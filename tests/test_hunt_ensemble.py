@@ -31,15 +31,28 @@ def members(n, size=16):
     return out
 
 
-@pytest.mark.parametrize(("asked", "decode_size", "expected"), [(0, 32, 3), (0, 63, 3), (0, 64, 1), (0, 256, 1),
-                                                                (1, 32, 1), (2, 256, 2)])
-def test_members_zero_means_three_for_tiny_images_and_one_otherwise(asked, decode_size, expected):
-    assert ensemble.resolve(asked, decode_size) == expected
+@pytest.mark.parametrize(("members", "seconds", "expected"), [
+    (2, [], True), (2, [500.0], True), (2, [1.0, 1.0], False),  # a number: exactly that many, whatever the time
+    (0, [], True),  # auto: the first always
+    (0, [100.0], True),  # 100 s so far + one more like them = 200 s
+    (0, [100.0, 100.0], True),  # 200 + 100 = 300 s: just inside
+    (0, [150.0, 150.0], False),  # 300 + 150 s
+    (0, [200.0], False),  # 400 s
+    (0, [1.0, 1.0, 1.0], False),  # never more than AUTO_MAX_MEMBERS
+])
+def test_members_are_a_number_or_as_many_as_the_time_budget_allows(members, seconds, expected, monkeypatch):
+    monkeypatch.setattr(ensemble, "AUTO_BUDGET_S", 300.0)
+    assert ensemble.wants_another(members, seconds) is expected
+
+
+def test_the_budget_counts_the_mean_member_not_the_last(monkeypatch):
+    monkeypatch.setattr(ensemble, "AUTO_BUDGET_S", 300.0)
+    assert not ensemble.wants_another(0, [250.0, 10.0])  # 260 + 130 > 300, though the last took 10 s
 
 
 def test_negative_members_are_refused():
     with pytest.raises(SettingsError, match="--members"):
-        ensemble.resolve(-1, 32)
+        ensemble.wants_another(-1, [])
 
 
 def test_a_run_saved_before_members_existed_had_one_network(tmp_path):
@@ -97,10 +110,25 @@ def test_a_run_with_members_trains_each_from_its_own_seed_and_resumes_the_missin
     kept = (run / "members" / "0" / "model.keras").read_bytes()
     (run / "model.keras").unlink()
     (run / "members" / "1" / "model.keras").unlink()
+    record = run / "members" / "seconds.json"
+    record.write_text(json.dumps(json.loads(record.read_text())[:1]))  # the second never finished
     assert cli.main(["train", str(data), "--run", str(run), *TINY, "--members", "2"]) == 0
     out = capsys.readouterr().out
-    assert "member 1 of 2" not in out and "member 2 of 2" in out
+    assert "member 1 (seed 0) of 2" not in out and "member 2 (seed 1) of 2" in out
     assert (run / "members" / "0" / "model.keras").read_bytes() == kept
     resumed = ensemble.members_of(keras.saving.load_model(run / "model.keras"))
     for a, b in zip(resumed[0].get_weights(), first.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("budget", "trained"), [(0.0, 1), (1e9, 3)])
+def test_auto_members_train_while_the_budget_allows(budget, trained, tmp_path, monkeypatch):
+    monkeypatch.setattr(ensemble, "AUTO_BUDGET_S", budget)
+    data = write_messy_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), *TINY, "--members", "0"]) == 0
+    seconds = json.loads((run / "members" / "seconds.json").read_text())
+    assert len(seconds) == trained and all(s > 0 for s in seconds)
+    model = keras.saving.load_model(run / "model.keras")
+    assert len(ensemble.members_of(model)) == trained
+    assert json.loads((run / "config.json").read_text())["members"] == 0  # the run keeps asking for "auto"
