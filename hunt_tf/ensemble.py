@@ -11,10 +11,11 @@ accurate and better calibrated than any one of them. The combined model is saved
 `model.keras`, so `hunt-tf predict|evaluate|explain` read it as they read a single network.
 
 Each member costs one network's training time, so "auto" trains the first, then another
-only while the time spent so far plus one more member's (the mean so far) stays within
-AUTO_BUDGET_S: on this project's 2-core CPUs that is three members for CIFAKE-sized folders
-and the first Gradient Hunt's, one for a thousand 256-512 px images, where a single network
-already takes minutes (BENCHMARKS.md, session 12). A slower machine trains fewer.
+only while the time spent so far plus one more member's (the slowest so far) stays within
+AUTO_BUDGET_S. Measured on a 2-core Xeon (BENCHMARKS.md, session 12): three members for
+CIFAKE (about 70 s each) and Fashion-MNIST folders (about 30 s), two for a thousand 256-512 px
+images (about 105 s each; 225 s for the whole `make train-cnn`). A slower or busier machine
+trains fewer, and a run records how many it trained (report.json "members").
 """
 
 from __future__ import annotations
@@ -28,18 +29,24 @@ AUTO_MAX_MEMBERS = 3
 AUTO_BUDGET_S = 300.0  # seconds of training for the whole ensemble: `make train-cnn` stays well inside 10 minutes
 
 
+def check(members: int) -> int:
+    """`members` if it is a member count the command line may ask for (0 = auto), else a SettingsError."""
+    if members < 0:
+        raise SettingsError(f"--members must be 0 (auto) or more (got {members})")
+    return members
+
+
 def wants_another(members: int, seconds) -> bool:
     """Whether to train one more member, given the training seconds of those trained so far:
     until there are `members`, or for 0 (auto) the first always, then more while the total
-    plus their mean stays within AUTO_BUDGET_S, up to AUTO_MAX_MEMBERS."""
-    if members < 0:
-        raise SettingsError(f"--members must be 0 (auto) or more (got {members})")
+    plus the slowest so far (early stopping makes members differ) stays within AUTO_BUDGET_S,
+    up to AUTO_MAX_MEMBERS."""
     done = len(seconds)
-    if members:
+    if check(members):
         return done < members
     if done == 0:
         return True
-    return done < AUTO_MAX_MEMBERS and sum(seconds) * (done + 1) / done <= AUTO_BUDGET_S
+    return done < AUTO_MAX_MEMBERS and sum(seconds) + max(seconds) <= AUTO_BUDGET_S
 
 
 def combine(models) -> keras.Model:

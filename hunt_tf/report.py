@@ -102,14 +102,18 @@ def build_report(y_true, probs, class_names, threshold=None):
     return report, y_pred
 
 
-def write_report(out_dir, y_true, probs, class_names, images=None, names=None, threshold=None, validation=None):
+def write_report(out_dir, y_true, probs, class_names, images=None, names=None, threshold=None, validation=None,
+                 members=None):
     """Write report.json and the PNGs into out_dir; returns the report dict. `validation` says
-    how the rows were chosen (e.g. a held-out generator), and goes into the report."""
+    how the rows were chosen (e.g. a held-out generator), `members` how many networks the model
+    averages (hunt_tf.ensemble); both go into the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report, y_pred = build_report(y_true, probs, class_names, threshold)
     if validation:
         report["validation"] = validation
+    if members:
+        report["members"] = members
     plot_confusion(report["confusion_matrix"], class_names, out / "confusion_matrix.png")
     if len(class_names) == 2 and report.get("roc_auc") is not None:
         plot_roc(y_true, probs[:, 1], report["roc_auc"], class_names[1], out / "roc.png")

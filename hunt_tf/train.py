@@ -4,8 +4,8 @@
 
 Run directory: config.json, classes.json, decision.json, model.keras, best.keras,
 history.csv, logs/ (TensorBoard), backup/ (resume after a crash), report/ (report.json +
-PNGs), submission.csv; with several --members, each member's best.keras, history.csv,
-backup/ and model.keras in members/<k>/ (model.keras is then their average). Running into
+PNGs), submission.csv; unless --members is 1, each member's best.keras, history.csv,
+backup/ and model.keras are in members/<k>/ instead (model.keras is then their average). Running into
 it again with the same settings and data resumes a crashed run, or re-predicts a finished
 one; anything else is refused (`--fresh` starts over).
 """
@@ -90,7 +90,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
     # an unknown cut or average, or a negative member count, is an error now, not after decoding
-    adapts(config.cut), averages(config.average), ensemble.wants_another(config.members, [])
+    adapts(config.cut), averages(config.average), ensemble.check(config.members)
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
@@ -133,7 +133,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         val_probs = predict_pixels(model, val_pixels)
         fixed_cut = 0.5 if held_out_source and len(folder.class_names) == 2 else None
         report = write_report(run_dir / "report", val_labels, val_probs, folder.class_names,
-                              images=val_pixels, names=val_names, threshold=fixed_cut, validation=how)
+                              images=val_pixels, names=val_names, threshold=fixed_cut, validation=how,
+                              members=len(ensemble.members_of(model)))
         explain_images(model, val_pixels, val_probs, folder.class_names, run_dir / "report" / "explain.png",
                        val_labels, val_names)
     # What prediction needs besides the model: the cut on P(class 1), the answer for undecodable
@@ -183,7 +184,7 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     One member (`--members 1`) trains in the run directory itself. Otherwise member k trains in
     members/<k>/ (its checkpoints and history; TensorBoard logs in logs/member<k>/) from seed + k,
     its training seconds go to members/seconds.json, and a resumed run reloads the members
-    recorded there."""
+    recorded there, resumes one that has a backup, and starts any other afresh."""
     if config.members == 1:
         return fit_member(config, runtime, run_dir, train, validation, num_classes, verbose)
     record = run_dir / "members" / "seconds.json"
@@ -204,6 +205,12 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
             another = multi_worker.chief_says(runtime.strategy, another)
         if not another:
             break
+        resume = (member_dir / "backup").exists()  # a member a crash interrupted continues its epochs
+        if across:
+            resume = not multi_worker.anyone_says(runtime.strategy, not resume)
+        if not resume:  # no history or logs of an earlier attempt appended to
+            shutil.rmtree(member_dir, ignore_errors=True)
+            shutil.rmtree(run_dir / "logs" / f"member{k}", ignore_errors=True)
         print(f"member {k + 1} (seed {config.seed + k})" + (f" of {config.members}" if config.members else ""))
         member_dir.mkdir(parents=True, exist_ok=True)
         keras.utils.set_random_seed(config.seed + k)  # initial weights too: a resumed member restarts alike
