@@ -44,17 +44,18 @@ GAN_EPOCHS = {"mnist5k": {"dcgan": 25, "dense": 40}, "fashion": {"dcgan": 3, "de
 # The named variants pin the settings they compare, the validation cut and one network included
 # (the rows in BENCHMARKS.md before sessions 9 and 12 were measured so); "defaults" is whatever
 # make train-cnn does.
+PINNED = ["--cut", "validation", "--members", "1"]
 VARIANTS = {
     "defaults": [],
-    "rgb": ["--input", "rgb", "--extra-fakes", "none", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "residual": ["--input", "residual", "--extra-fakes", "none", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "both": ["--input", "both", "--extra-fakes", "none", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "rgb + noise fakes": ["--input", "rgb", "--extra-fakes", "noise", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "rgb + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "1", "--cut", "validation", "--members", "1"],
-    "rgb, 2 convs + resample fakes": ["--input", "rgb", "--extra-fakes", "resample", "--convs", "2", "--cut", "validation", "--members", "1"],
-    "rgb, 2 convs + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "2", "--cut", "validation", "--members", "1"],
+    "rgb": ["--input", "rgb", "--extra-fakes", "none", "--convs", "1", *PINNED],
+    "residual": ["--input", "residual", "--extra-fakes", "none", "--convs", "1", *PINNED],
+    "both": ["--input", "both", "--extra-fakes", "none", "--convs", "1", *PINNED],
+    "rgb + resample fakes": ["--input", "rgb", "--extra-fakes", "resample", "--convs", "1", *PINNED],
+    "residual + resample fakes": ["--input", "residual", "--extra-fakes", "resample", "--convs", "1", *PINNED],
+    "rgb + noise fakes": ["--input", "rgb", "--extra-fakes", "noise", "--convs", "1", *PINNED],
+    "rgb + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "1", *PINNED],
+    "rgb, 2 convs + resample fakes": ["--input", "rgb", "--extra-fakes", "resample", "--convs", "2", *PINNED],
+    "rgb, 2 convs + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "2", *PINNED],
 }
 N_TRAIN, N_TEST_REAL, N_TEST_FAKE = 2000, 1000, 500
 

@@ -33,17 +33,18 @@ from plain_cnn import plain_cnn_probabilities  # noqa: E402
 from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
-# The named variants pin one network (--members 1), as they were measured before ensembles.
+# The named variants pin one network, as they were measured before ensembles (session 12).
+ONE_NETWORK = ["--members", "1"]
 VARIANTS = {
     "defaults": [],
-    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb", "--extra-fakes", "none", "--members", "1"],
-    "resize, residual": ["--resize-mode", "resize", "--input", "residual", "--extra-fakes", "none", "--members", "1"],
-    "resize, both": ["--resize-mode", "resize", "--input", "both", "--extra-fakes", "none", "--members", "1"],
-    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb", "--extra-fakes", "none", "--members", "1"],
-    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64", "--extra-fakes", "none", "--members", "1"],
+    "resize, rgb": ["--resize-mode", "resize", "--input", "rgb", "--extra-fakes", "none", *ONE_NETWORK],
+    "resize, residual": ["--resize-mode", "resize", "--input", "residual", "--extra-fakes", "none", *ONE_NETWORK],
+    "resize, both": ["--resize-mode", "resize", "--input", "both", "--extra-fakes", "none", *ONE_NETWORK],
+    "crop, rgb": ["--resize-mode", "crop", "--input", "rgb", "--extra-fakes", "none", *ONE_NETWORK],
+    "crop 64, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "64", "--extra-fakes", "none", *ONE_NETWORK],
     "crop 128, residual": ["--resize-mode", "crop", "--input", "residual", "--image-size", "128",
-                           "--extra-fakes", "none", "--members", "1"],
-    "defaults + resample fakes": ["--extra-fakes", "resample", "--members", "1"],
+                           "--extra-fakes", "none", *ONE_NETWORK],
+    "defaults + resample fakes": ["--extra-fakes", "resample", *ONE_NETWORK],
 }
 CLASSES = ("AI", "Real")
 
