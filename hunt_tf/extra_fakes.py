@@ -70,13 +70,13 @@ def made(pixels: np.ndarray, kind="resample", seed=0, keys=None) -> np.ndarray:
     if not len(pixels) or not names:
         return pixels[:0].copy()
     keys = np.arange(len(pixels)) if keys is None else np.asarray(keys)
-    return np.concatenate([np.stack([MAKERS[name](p, np.random.default_rng((seed, int(k), m)))
-                                     for p, k in zip(pixels, keys)]) for m, name in enumerate(names)])
+    return np.concatenate([np.stack([fake_of(p, k, names, m, seed) for p, k in zip(pixels, keys)])
+                           for m in range(len(names))])
 
 
-def fakes_of(image: np.ndarray, key: int, kind="resample", seed=0) -> np.ndarray:
-    """The extra fakes of one image, (makers, H, W, 3): rows of `made` for that image."""
-    return np.stack([MAKERS[name](image, np.random.default_rng((seed, key, m))) for m, name in enumerate(parse(kind))])
+def fake_of(image: np.ndarray, key: int, names, maker: int, seed=0) -> np.ndarray:
+    """The fake that maker number `maker` of `names` (parse's list) makes of one image: a row of `made`."""
+    return MAKERS[names[maker]](image, np.random.default_rng((seed, int(key), int(maker))))
 
 
 def real_class(class_names) -> int | None:

@@ -151,6 +151,23 @@ def test_minibatch_std_shows_the_discriminator_a_batch_without_spread():
     np.testing.assert_array_equal(np.asarray(layer(same))[..., :3], same)
 
 
+def test_the_spread_has_the_gradient_of_its_formula_in_float32_and_bfloat16():
+    x = tf.constant(images(8, (7, 7, 3)))
+
+    def by_autodiff(v):  # the definition, differentiated by TensorFlow
+        return tf.reduce_mean(tf.sqrt(tf.math.reduce_variance(tf.cast(v, tf.float32), axis=0) + 1e-8))
+
+    for dtype, tolerance in ((tf.float32, 1e-6), (tf.bfloat16, 1e-2)):
+        v = tf.cast(x, dtype)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(v)
+            ours, reference = networks.mean_spread(v), by_autodiff(v)
+        assert float(ours) == pytest.approx(float(reference), rel=1e-6)
+        got, want = (tf.cast(tape.gradient(y, v), tf.float32).numpy() for y in (ours, reference))
+        assert tape.gradient(ours, v).dtype == dtype and np.abs(want).max() > 0
+        np.testing.assert_allclose(got, want, atol=tolerance * np.abs(want).max())
+
+
 def test_ada_raises_the_probability_when_d_is_sure_of_real_images_and_lowers_it_otherwise():
     gan = tiny_gan(augment="translation", ada_target=0.6)
     assert float(gan.augment_probability.numpy()) == 0.0  # ADA starts without augmentation

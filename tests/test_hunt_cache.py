@@ -89,9 +89,16 @@ def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(d
     memory = TrainingRows.of(in_ram, train_idx, "resample+noise", names, seed=5)
     disk = TrainingRows.of(on_disk, train_idx, "resample+noise", names, seed=5)
     # The fakes are seeded by `of`'s seed; the order, crops and augmentation by the dataset's.
-    in_memory, streamed = memory.dataset(batch_size=4, seed=1), disk.dataset(batch_size=4, seed=2)
+    in_memory, streamed = memory.dataset(batch_size=4, seed=1), disk.dataset(batch_size=4, seed=1)
+    # Batch for batch, epoch after epoch: the stream shuffles positions as memory does, fakes included.
+    for _ in range(2):
+        for (x, y), (x_disk, y_disk) in zip(in_memory.as_numpy_iterator(), streamed.as_numpy_iterator(), strict=True):
+            np.testing.assert_array_equal(x_disk, x)
+            np.testing.assert_array_equal(y_disk, y)
     assert len(as_multiset(streamed)) == len(disk) == len(memory) > len(train_idx)
-    assert as_multiset(streamed) == as_multiset(in_memory)
+    reordered = disk.dataset(batch_size=4, seed=2)
+    assert as_multiset(reordered) == as_multiset(in_memory)
+    assert [y.tolist() for _, y in reordered.as_numpy_iterator()] != [y.tolist() for _, y in streamed.as_numpy_iterator()]
     assert streamed.cardinality() == in_memory.cardinality()  # Keras knows the epoch's length
     np.testing.assert_array_equal(np.sort(disk.labels), np.sort(memory.labels))  # class weights agree
     other = TrainingRows.of(on_disk, train_idx, "resample+noise", names, seed=6).dataset(batch_size=4, seed=2)
