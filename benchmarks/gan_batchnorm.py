@@ -38,8 +38,9 @@ def main():
                 gan, _ = gan_speed.ours()
                 gan.make_train_function()
                 batch = tf.random.uniform((64, 28, 28, 1), -1, 1)
-                data = (batch, tf.range(64) % 10) if gan.num_classes else batch  # make gan's default is conditional
-                ips = gan_speed.images_per_second(lambda b, f=gan.train_function, d=data: f(iter([d])), batch, args.steps)
+                # make gan's default model is conditional: it trains on (images, labels)
+                data = (batch, tf.range(64) % 10) if gan.num_classes else batch
+                ips = gan_speed.images_per_second(lambda _, f=gan.train_function, d=data: f(iter([d])), batch, args.steps)
                 print(f"repeat {repeat}  {precision:15s} {name:6s} BatchNorm  {ips:6.0f} img/s", flush=True)
     networks.layers.BatchNormalization = keras_bn
 

@@ -5,9 +5,9 @@
     pixels = cache.rows([3, 17, 42])                                 # random access, a few rows
 
 Each image is one fixed-length record (size x size x 3 uint8), in a fixed shuffled order, in
-shards of about SHARD_BYTES. Training reads the records it wants in a new random order every
-epoch, a chunk per call with positioned reads (no parsing, nothing mapped into the process), so
-memory holds the chunks in flight and the batches, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
+shards of about SHARD_BYTES. Training reads the records it wants in a new
+random order every epoch, a chunk per call with positioned reads (no parsing, nothing mapped
+into the process), so memory holds the chunks in flight and the batches, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
 keyed by the files (path, size, modification time) and the decode settings: every run and
 tuning trial on the same data and size reuses it, and any change builds a new one.
 """
@@ -28,8 +28,9 @@ from gradient_hunt.images import available_memory
 from hunt_tf.files import decode_all
 
 VERSION = 2  # bump when the record layout or the decoding (hunt_tf.files.load_pixels) changes: old caches are then never read
-SHARD_BYTES = 256 << 20  # 256 MB files: enough of them to interleave, few enough to open
+SHARD_BYTES = 256 << 20  # 256 MB files: few enough to open, small enough to copy or move one at a time
 READ_CHUNK = 32  # records per read call: enough to amortise the call, few enough to hold many in flight
+READS_IN_FLIGHT = 4  # read calls at once: bounds memory on many-core machines (4 x 32 x 196 KB at 256 px)
 DECODE_CHUNK = 512  # images decoded (in parallel) per write: bounds the memory of building
 # --cache auto: keep decoded pixels in memory while they take at most this share of the
 # memory available now: a run in memory peaked at about 4x its pixels (7.9 GB for 2.0 GB,
@@ -118,6 +119,7 @@ class PixelCache:
         np.save(tmp / "order.npy", order)
         (tmp / "meta.json").write_text(json.dumps({"size": size, "mode": mode, "n": len(records),
                                                    "per_shard": per_shard, "errors": errors}))
+        _flush(tmp)
         try:
             tmp.rename(path)
         except OSError:
@@ -133,7 +135,8 @@ class PixelCache:
         shard, at = np.divmod(self.position[indices], self.per_shard)
         for k in np.unique(shard):
             with open(self.shards[k], "rb") as f:
-                for j in np.flatnonzero(shard == k):
+                wanted = np.flatnonzero(shard == k)
+                for j in wanted[np.argsort(at[wanted], kind="stable")]:  # forward through the file
                     f.seek(int(at[j]) * self.record_bytes)
                     f.readinto(memoryview(out[j]).cast("B"))
         return out
@@ -152,7 +155,7 @@ class PixelCache:
         `hunt_tf.data.from_pixels` shuffles positions in memory; without one, in the order given.
         Records are read by random access, READ_CHUNK per call, several calls at once: nothing
         waits for a shuffle buffer to fill at the start of an epoch (the old sequential stream
-        did, and lost the model 15-25% of every epoch: BENCHMARKS.md, session 13).
+        did, and trained 19-28% slower than the memory mode: BENCHMARKS.md, session 13).
         `edit(images, at)`, if given, may change a chunk's uint8 images in place; `at` holds
         their entries' positions in `indices`."""
         import tensorflow as tf
@@ -175,9 +178,18 @@ class PixelCache:
         positions = tf.data.Dataset.range(len(indices))
         if shuffle_seed is not None:
             positions = positions.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
-        ds = positions.batch(READ_CHUNK).map(read, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        ds = positions.batch(READ_CHUNK).map(read, num_parallel_calls=min(READS_IN_FLIGHT, os.cpu_count() or 1))
+        ds = ds.unbatch()
         # Unbatched streams have no known length; Keras needs it for its progress and epochs.
         return ds.apply(tf.data.experimental.assert_cardinality(len(indices)))
+
+
+def _flush(directory: Path):
+    """Every file of `directory` on the disk before it is renamed into place: a cache found by its
+    name is whole after a crash or power loss too, not only after a clean exit."""
+    for file in directory.iterdir():
+        with open(file, "rb") as f:
+            os.fsync(f.fileno())
 
 
 def _append(directory: Path, start: int, pixels: np.ndarray, per_shard: int):

@@ -98,7 +98,7 @@ def from_pixels(images, labels, batch_size=32, training=False, augment="none", s
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda i: (tf.gather(images, i), tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE)
     ds = cropped(ds, images.shape[1], crop, training, seed)
-    return finish(ds, n, batch_size, training, augment, strength, seed, buffer=0)
+    return finish(ds, batch_size, training, augment, strength, seed)
 
 
 def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment="none", strength=1.0, seed=0,
@@ -132,7 +132,7 @@ def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment
     ds = cache.dataset(rows, labels, keys, shuffle_seed=seed if training else None,
                        edit=make_fakes if makers else None)
     ds = cropped(ds.map(lambda image, label, key: (image, label)), cache.size, crop, training, seed)
-    return finish(ds, len(rows), batch_size, training, augment, strength, seed, buffer=0)
+    return finish(ds, batch_size, training, augment, strength, seed)
 
 
 def cropped(ds, source, crop, training, seed):
@@ -153,11 +153,8 @@ def random_crop(image, crop, seed=0):
     return image[y : y + crop, x : x + crop, :]
 
 
-def finish(ds, n, batch_size, training, augment, strength, seed, buffer=None):
-    """uint8 (image, label) pairs -> shuffled (through a buffer of all `n`, or `buffer`; 0 = shuffled
-    already), augmented float32 batches."""
-    if training and buffer != 0:
-        ds = ds.shuffle(buffer or n, seed=seed, reshuffle_each_iteration=True)
+def finish(ds, batch_size, training, augment, strength, seed):
+    """uint8 (image, label) pairs, already in their order -> augmented float32 batches."""
     per_image = image_augmenter(augment, strength, seed) if training else None
     if per_image is not None:
         ds = ds.map(lambda x, y: (per_image(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -170,4 +167,7 @@ def finish(ds, n, batch_size, training, augment, strength, seed, buffer=None):
     # since these pipelines start from memory or a cache's records, not one file per worker.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # No op of the pipeline spreads itself over threads of its own: on 2 cores that made about one
+    # training run in four spend an epoch at half speed, the same step time otherwise (BENCHMARKS.md, session 13).
+    options.threading.max_intra_op_parallelism = 1
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -7,7 +7,7 @@ behind one interface: `hunt-tf train` and every `hunt-tune` trial build their ba
     val = validation_dataset(subset(decoded.pixels, val_idx), decoded.labels[val_idx], 64, crop=128)
 
 In memory, the pixels are one uint8 array (extra fakes made once, up front); on disk they are
-`CachedRows` that are read as they stream (extra fakes made as each image passes), so the
+`CachedRows` that are read as they stream (each extra fake made when its entry is read), so the
 memory a run holds does not grow with the folder.
 """
 
@@ -63,7 +63,7 @@ class TrainingRows:
     epoch sees (for step counts and class weights), `dataset(...)` streams their batches."""
 
     def __init__(self, pixels, row_labels, labels, fakes="none", fake_label=0, keys=None, fakes_seed=0):
-        self.pixels = pixels  # uint8 array (fakes appended) or CachedRows (fakes made as rows stream)
+        self.pixels = pixels  # uint8 array (fakes appended) or CachedRows (fakes made as their entries are read)
         self.row_labels = row_labels  # one per row of `pixels`
         self.labels = labels  # one per image of an epoch
         # Streamed fakes: which kind, their label, the per-image ids and the seed they are made with.

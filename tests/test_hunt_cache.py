@@ -59,6 +59,7 @@ def test_a_cache_is_reused_and_rebuilt_when_a_file_or_the_size_changes(data, tmp
 def test_records_are_split_across_shards_and_stream_back_in_full(data, tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, "SHARD_BYTES", 5 * 16 * 16 * 3)  # five images per shard
     monkeypatch.setattr(cache_module, "DECODE_CHUNK", 3)  # chunks straddle shards
+    monkeypatch.setattr(cache_module, "READ_CHUNK", 3)  # and so do reads, several per epoch
     folder, pixels, ok = decodable(data)
     store = PixelCache.build(folder.train, 16, "resize", root=tmp_path, progress=False)
     assert len(store.shards) == -(-len(ok) // 5) > 2
@@ -80,6 +81,7 @@ def as_multiset(ds):
 
 def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(data, monkeypatch):
     monkeypatch.setattr(cache_module, "SHARD_BYTES", 4 * 16 * 16 * 3)
+    monkeypatch.setattr(cache_module, "READ_CHUNK", 3)  # an epoch is several reads, some in parallel
     config = HuntConfig(image_size=16, source_size=16, resize_mode="resize")
     in_ram = decode_train(files.scan(data, progress=False), dataclasses.replace(config, cache="memory"))
     on_disk = decode_train(files.scan(data, progress=False), dataclasses.replace(config, cache="disk"))
@@ -100,6 +102,8 @@ def test_streamed_training_batches_hold_the_same_images_and_fakes_as_in_memory(d
     assert as_multiset(reordered) == as_multiset(in_memory)
     assert [y.tolist() for _, y in reordered.as_numpy_iterator()] != [y.tolist() for _, y in streamed.as_numpy_iterator()]
     assert streamed.cardinality() == in_memory.cardinality()  # Keras knows the epoch's length
+    # Neither pipeline's ops take threads of their own from the model (half-speed epochs on 2 cores).
+    assert streamed.options().threading.max_intra_op_parallelism == in_memory.options().threading.max_intra_op_parallelism == 1
     np.testing.assert_array_equal(np.sort(disk.labels), np.sort(memory.labels))  # class weights agree
     other = TrainingRows.of(on_disk, train_idx, "resample+noise", names, seed=6).dataset(batch_size=4, seed=2)
     assert as_multiset(other) != as_multiset(streamed)  # another seed, other fakes
