@@ -167,7 +167,4 @@ def finish(ds, batch_size, training, augment, strength, seed):
     # since these pipelines start from memory or a cache's records, not one file per worker.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    # No op of the pipeline spreads itself over threads of its own: on 2 cores that made about one
-    # training run in four spend an epoch at half speed, the same step time otherwise (BENCHMARKS.md, session 13).
-    options.threading.max_intra_op_parallelism = 1
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
