@@ -5,10 +5,10 @@
     pixels = cache.rows([3, 17, 42])                                 # random access, a few rows
 
 Each image is one fixed-length record (size x size x 3 uint8), in a fixed shuffled order, in
-shards of about SHARD_BYTES. Training reads the records it wants in a new
-random order every epoch, a chunk per call with positioned reads (no parsing, nothing mapped
-into the process), so memory holds the chunks in flight and the batches, not the folder. The cache lives under ~/.cache/gradient-hunt/pixels/<key>,
-keyed by the files (path, size, modification time) and the decode settings: every run and
+shards of about SHARD_BYTES. Training reads the records it wants in a new random order every
+epoch, a chunk per call with positioned reads (no parsing, nothing mapped into the process), so
+memory holds the chunks in flight and the batches, not the folder. The cache lives under
+~/.cache/gradient-hunt/pixels/<key>, keyed by the files (path, size, modification time) and the decode settings: every run and
 tuning trial on the same data and size reuses it, and any change builds a new one.
 """
 
