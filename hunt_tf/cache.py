@@ -8,8 +8,9 @@ Each image is one fixed-length record (size x size x 3 uint8), in a fixed shuffl
 shards of about SHARD_BYTES. Training reads the records it wants in a new random order every
 epoch, a chunk per call with positioned reads (no parsing, nothing mapped into the process), so
 memory holds the chunks in flight and the batches, not the folder. The cache lives under
-~/.cache/gradient-hunt/pixels/<key>, keyed by the files (path, size, modification time) and the decode settings: every run and
-tuning trial on the same data and size reuses it, and any change builds a new one.
+~/.cache/gradient-hunt/pixels/<key>, keyed by the files (path, size, modification time) and the
+decode settings: every run and tuning trial on the same data and size reuses it, and any change
+builds a new one.
 """
 
 from __future__ import annotations
