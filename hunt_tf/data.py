@@ -118,10 +118,10 @@ def from_cache(cache, rows, labels, keys, batch_size=32, training=False, augment
     makers = fakes.parse(extra_fakes) if training else []
     maker = np.full(len(rows), -1)  # per entry: which maker's fake it is, -1 = the image itself
     if makers:
-        real = np.flatnonzero(labels != fake_label)
-        entry = np.concatenate([np.arange(len(rows)), np.tile(real, len(makers))])
-        maker = np.concatenate([maker, np.repeat(np.arange(len(makers)), len(real))])
-        labels = np.concatenate([labels, np.full(len(real) * len(makers), fake_label, dtype=np.int64)])
+        sources, of_maker = fakes.fake_entries(labels, fake_label, len(makers))
+        entry = np.concatenate([np.arange(len(rows)), sources])
+        maker = np.concatenate([maker, of_maker])
+        labels = np.concatenate([labels, np.full(len(sources), fake_label, dtype=np.int64)])
         rows, keys = rows[entry], keys[entry]
     made_with = seed if fakes_seed is None else fakes_seed
 

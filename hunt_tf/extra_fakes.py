@@ -74,6 +74,14 @@ def made(pixels: np.ndarray, kind="resample", seed=0, keys=None) -> np.ndarray:
                            for m in range(len(names))])
 
 
+def fake_entries(labels, label, makers: int):
+    """(source row, maker) of every extra fake of the rows `labels`, in the order they join an
+    epoch: maker by maker, each over the rows not of the fakes' `label` (the Real ones) in row
+    order. Memory (`add_extra_fakes`) and the disk cache (`hunt_tf.data.from_cache`) both follow it."""
+    real = np.flatnonzero(np.asarray(labels) != label)
+    return np.tile(real, makers), np.repeat(np.arange(makers), len(real))
+
+
 def fake_of(image: np.ndarray, key: int, names, maker: int, seed=0) -> np.ndarray:
     """The fake that maker number `maker` of `names` (parse's list) makes of one image: a row of `made`."""
     return MAKERS[names[maker]](image, np.random.default_rng((seed, int(key), int(maker))))
@@ -115,6 +123,9 @@ def add_extra_fakes(kind, pixels, labels, class_names, seed=0, keys=None):
     if label is None:
         return pixels, labels
     keys = np.arange(len(pixels)) if keys is None else np.asarray(keys)
-    real_rows = labels != label
-    extra = made(pixels[real_rows], kind, seed, keys[real_rows])
+    names = parse(kind)
+    rows, makers = fake_entries(labels, label, len(names))
+    extra = pixels[:0].copy()
+    if len(rows):
+        extra = np.stack([fake_of(pixels[r], keys[r], names, m, seed) for r, m in zip(rows, makers)])
     return np.concatenate([pixels, extra]), np.concatenate([labels, np.full(len(extra), label, dtype=labels.dtype)])
