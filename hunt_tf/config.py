@@ -45,13 +45,13 @@ class HuntConfig(Settings):
     dropout: float = 0.3
     # training
     batch_size: int = 32
-    epochs: int = 15
+    epochs: int = 0  # 0 = from the data: enough for 500 steps over the training images, 15..40 (more passes over a small folder: measured better on r1)
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9) | rmsprop
     learning_rate: float = 3e-3  # measured: 1e-3 left the CNN under-trained in 15 epochs (BENCHMARKS.md)
     schedule: str = "cosine"  # constant | cosine (with warm-up) | step | plateau
     warmup_epochs: int = 1
     weight_decay: float = 1e-4  # adamw only
-    patience: int = 5  # early stopping on validation loss (average none)
+    patience: int = 0  # early stopping on validation loss (average none), the best epoch kept; 0 = a third of the epochs, at least 5
     average: str = "none"  # none: the epoch of lowest validation loss (early stopping) | swa: the mean of the weights after each epoch of the last third, BatchNorm recomputed for it (no early stopping; measured a tie)
     members: int = 0  # networks averaged (a deep ensemble: member k from seed + k, same split); 0 = auto: the first, then more (up to 3) while their training stays within 5 minutes, measured as they train (measured better on r1 and CIFAKE); 1 = one network
     class_weights: bool = True  # weight classes by inverse frequency

@@ -37,6 +37,7 @@ from hunt_tf.crops import choose_sizes
 from hunt_tf.errors import RunError
 from hunt_tf.explain import explain_images
 from hunt_tf.model import build_model, precision_probe
+from hunt_tf.optim import auto_epochs, auto_patience
 from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
 from hunt_tf.report import write_report
 from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
@@ -82,6 +83,9 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     audit.warn_if_shortcut(folder)
     choose_sizes(asked, folder.train)
     asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
+    # The training images before the split, less validation's share: near enough to set the epochs.
+    asked.epochs = auto_epochs(asked.epochs, round(len(folder.train) * (1 - asked.val_split)), asked.batch_size)
+    asked.patience = auto_patience(asked.patience, asked.epochs)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     asking = dataclasses.asdict(asked)

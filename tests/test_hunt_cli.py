@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hunt_tf import cli
+from hunt_tf import cli, optim
 from tests.conftest import read_rows, write_messy_folder
 
 TINY = ["--epochs", "2", "--batch-size", "8", "--filters", "4", "--depth", "2", "--image-size", "16",
@@ -51,6 +51,17 @@ def test_predict_cli_in_a_fresh_process_matches_the_training_run(trained, tmp_pa
                           env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1])))
     assert done.returncode == 0, done.stderr
     assert read_rows(out) == read_rows(run / "submission.csv")
+
+
+def test_epochs_and_patience_from_the_data_are_recorded_and_trained(tmp_path, monkeypatch):
+    monkeypatch.setattr(optim, "MIN_STEPS", 1000)  # more steps than the cap allows: the cap decides
+    monkeypatch.setattr(optim, "AUTO_EPOCHS", (2, 3))
+    data = write_messy_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), *TINY[2:]]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["epochs"], config["patience"]) == (3, optim.MIN_PATIENCE)
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 3
 
 
 def test_missing_test_folder_trains_only(tmp_path):

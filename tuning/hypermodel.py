@@ -21,6 +21,7 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, validation_split
 
 DEFAULTS = HuntConfig()
+TRIAL_EPOCHS = 15  # the longest trial unless the tuner says (hunt-tune --max-epochs)
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
 BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 # "strong" adds geometry, which costs accuracy on small centred images (see hunt_tf.choices).
@@ -61,7 +62,7 @@ class HuntHyperModel(kt.HyperModel):
     """Builds and fits the hunt classifier on pixels decoded once for the whole search (in memory,
     or in the disk cache that `hunt-tf train` also reads)."""
 
-    def __init__(self, train, val_pixels, val_labels, num_classes, epochs=DEFAULTS.epochs,
+    def __init__(self, train, val_pixels, val_labels, num_classes, epochs=TRIAL_EPOCHS,
                  jit_compile=False, seed=0, crop=0, convs=COLOUR_CONVS):
         super().__init__(name="hunt")
         self.train = train  # hunt_tf.rows.TrainingRows
@@ -75,7 +76,7 @@ class HuntHyperModel(kt.HyperModel):
         self.num_classes, self.epochs, self.jit_compile, self.seed = num_classes, epochs, jit_compile, seed
 
     @classmethod
-    def from_folder(cls, folder, config: HuntConfig, epochs=DEFAULTS.epochs, jit_compile=False, seed=0,
+    def from_folder(cls, folder, config: HuntConfig, epochs=TRIAL_EPOCHS, jit_compile=False, seed=0,
                     multi_worker=False):
         """Decode a scanned folder's Train/ once, as `config` (sizes filled, `cache` where) says, and
         split it as `hunt-tf train` does (seeded, stratified)."""
