@@ -14,8 +14,10 @@ Each member costs one network's training time, so "auto" trains the first, then 
 only while the time spent so far plus one more member's (the slowest so far) stays within
 AUTO_BUDGET_S. Measured on a 2-core Xeon (BENCHMARKS.md, session 12): three members for
 CIFAKE (about 70 s each) and Fashion-MNIST folders (about 30 s), two for a thousand 256-512 px
-images (about 105 s each; 225 s for the whole `make train-cnn`). A slower or busier machine
-trains fewer, and a run records how many it trained (report.json "members").
+images (about 105 s each; 225 s for the whole `make train-cnn`). Since the epochs of a small
+folder come from its size (hunt_tf.optim.auto_epochs), one such network takes longer: on a
+2-core EPYC (session 15) auto trained one for r1 (39 epochs) and for 1,000 images (20). A slower
+or busier machine trains fewer, and a run records how many it trained (report.json "members").
 """
 
 from __future__ import annotations
