@@ -34,6 +34,8 @@ from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
 # The named variants pin one network, as they were measured before ensembles (session 12).
+# Their epochs are the defaults': 15 when they were measured, from the data since session 15
+# (39 for r1): add "--epochs 15 --patience 5" to repeat an older row.
 ONE_NETWORK = ["--members", "1"]
 VARIANTS = {
     "defaults": [],

@@ -1,7 +1,7 @@
 """How long a hunt network trains, and the optimizer and learning-rate schedule a HuntConfig names.
 
-    config.epochs = auto_epochs(config.epochs, train_images=395, batch_size=32)   # 0 -> 39
-    optimizer = make_optimizer(config, steps_per_epoch=40)   # cosine with warm-up by default
+    config.epochs = auto_epochs(config.epochs, train_rows=395, batch_size=32)   # 0 -> 39 (13 steps an epoch)
+    optimizer = make_optimizer(config, steps_per_epoch=13)   # cosine with warm-up by default
 """
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import OPTIMIZERS, SCHEDULES
 from hunt_tf.config import HuntConfig
 
-
 # A small folder needs more passes than a large one: 15 epochs of r1's 395 training images are
 # 195 steps, and its networks were still improving when the cosine schedule ended (BENCHMARKS.md,
-# session 15). "From the data" trains for at least MIN_STEPS steps, within AUTO_EPOCHS.
+# session 15). "From the data" trains for at least MIN_STEPS steps, in MIN_EPOCHS..MAX_EPOCHS.
 MIN_STEPS = 500
-AUTO_EPOCHS = (15, 40)
+MIN_EPOCHS, MAX_EPOCHS = 15, 40
 MIN_PATIENCE = 5
 
 
-def auto_epochs(epochs: int, train_images: int, batch_size: int) -> int:
-    """`epochs`, or for 0 enough epochs for MIN_STEPS steps over `train_images`, clamped to AUTO_EPOCHS."""
+def auto_epochs(epochs: int, train_rows: int, batch_size: int) -> int:
+    """`epochs`, or for 0 enough epochs for MIN_STEPS steps over `train_rows` (extra fakes
+    included), clamped to MIN_EPOCHS..MAX_EPOCHS."""
     if epochs:
         return epochs
-    steps = max(1, math.ceil(train_images / batch_size))
-    low, high = AUTO_EPOCHS
-    return min(high, max(low, math.ceil(MIN_STEPS / steps)))
+    steps = max(1, math.ceil(train_rows / batch_size))
+    return min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / steps)))
 
 
 def auto_patience(patience: int, epochs: int) -> int:

@@ -83,8 +83,9 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     audit.warn_if_shortcut(folder)
     choose_sizes(asked, folder.train)
     asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
-    # The training images before the split, less validation's share: near enough to set the epochs.
-    asked.epochs = auto_epochs(asked.epochs, round(len(folder.train) * (1 - asked.val_split)), asked.batch_size)
+    # The rows an epoch passes over, extra fakes included, less validation's share: near enough for the epochs.
+    fakes = extra_fakes.count(asked.extra_fakes, folder.labels, extra_fakes.fake_label(asked.extra_fakes, folder.class_names))
+    asked.epochs = auto_epochs(asked.epochs, round((len(folder.train) + fakes) * (1 - asked.val_split)), asked.batch_size)
     asked.patience = auto_patience(asked.patience, asked.epochs)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
@@ -233,6 +234,8 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
 def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose=None, logs=None):
     """model.fit of one network on TrainingRows and validation (pixels, labels), with the run's
     callbacks (TensorBoard into `logs`, default run_dir/logs); the network is saved as run_dir/model.keras."""
+    if config.epochs < 1 or config.patience < 1:  # 0 means "from the data": train() resolves it first
+        raise ValueError(f"unresolved epochs {config.epochs} or patience {config.patience}")
     val_pixels, val_labels = validation
     train_ds = train.dataset(config.batch_size, config.augment, config.aug_strength, config.seed, config.image_size)
     # Validation during fit sees the centre crop (cheap, for early stopping); the report, every crop.

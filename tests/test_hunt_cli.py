@@ -55,13 +55,30 @@ def test_predict_cli_in_a_fresh_process_matches_the_training_run(trained, tmp_pa
 
 def test_epochs_and_patience_from_the_data_are_recorded_and_trained(tmp_path, monkeypatch):
     monkeypatch.setattr(optim, "MIN_STEPS", 1000)  # more steps than the cap allows: the cap decides
-    monkeypatch.setattr(optim, "AUTO_EPOCHS", (2, 3))
+    monkeypatch.setattr(optim, "MAX_EPOCHS", 3)
+    monkeypatch.setattr(optim, "MIN_EPOCHS", 2)
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY[2:]]) == 0
     config = json.loads((run / "config.json").read_text())
     assert (config["epochs"], config["patience"]) == (3, optim.MIN_PATIENCE)
     assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 3
+
+
+def test_auto_epochs_count_the_rows_an_epoch_passes_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(optim, "MIN_STEPS", 24)
+    monkeypatch.setattr(optim, "MIN_EPOCHS", 1)
+    monkeypatch.setattr(optim, "MIN_PATIENCE", 1)
+    data = write_messy_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["--batch-size", "3", "--val-split", "0.5", "--filters", "4", "--depth", "1", "--image-size", "16",
+            "--precision", "float32", "--members", "1"]
+    assert cli.main(["train", str(data), "--run", str(run), *args]) == 0
+    config = json.loads((run / "config.json").read_text())
+    # 18 Train files that scan (6 Real) + 6 resample fakes (auto at 16 px) = 24 rows, half of
+    # them 12: 4 steps of 3, 6 epochs for 24 steps. Without the fakes 8, without the share 3.
+    assert config["extra_fakes"] == "resample" and config["epochs"] == 6
+    assert config["patience"] == 2  # a third of the resolved epochs
 
 
 def test_missing_test_folder_trains_only(tmp_path):

@@ -8,7 +8,7 @@ from hunt_tf.choices import ARCHITECTURES, PRESETS
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import WeightsError
 from hunt_tf.model import build_classifier, build_model
-from hunt_tf.optim import auto_epochs, auto_patience, learning_rate, make_optimizer
+from hunt_tf.optim import MAX_EPOCHS, MIN_EPOCHS, MIN_STEPS, auto_epochs, auto_patience, learning_rate, make_optimizer
 from hunt_tf.predict import predict_pixels
 from hunt_tf.report import choose_threshold
 from hunt_tf.splits import class_weights
@@ -142,15 +142,20 @@ def test_cosine_schedule_warms_up_then_decays():
     assert values[2] > values[3] > values[4]
 
 
-@pytest.mark.parametrize(("epochs", "images", "expected"), [
+@pytest.mark.parametrize(("epochs", "rows", "expected"), [
     (0, 395, 39),  # r1's training split: 13 steps an epoch, 39 epochs for 500 steps
     (0, 800, 20),
     (0, 4000, 15),  # a large folder keeps the 15-epoch floor
     (0, 10, 40),  # a tiny one is capped
     (7, 395, 7),  # a given count is kept
 ])
-def test_auto_epochs_give_a_small_folder_more_passes(epochs, images, expected):
-    assert auto_epochs(epochs, images, batch_size=32) == expected
+def test_auto_epochs_give_a_small_folder_more_passes(epochs, rows, expected):
+    assert auto_epochs(epochs, rows, batch_size=32) == expected
+
+
+def test_the_help_quotes_the_rule_auto_epochs_applies():
+    assert f"{MIN_STEPS} steps" in HuntConfig.comments()["epochs"]
+    assert f"{MIN_EPOCHS}..{MAX_EPOCHS}" in HuntConfig.comments()["epochs"]
 
 
 def test_auto_patience_is_a_third_of_the_epochs_and_at_least_five():

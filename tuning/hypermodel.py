@@ -21,7 +21,7 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, validation_split
 
 DEFAULTS = HuntConfig()
-TRIAL_EPOCHS = 15  # the longest trial unless the tuner says (hunt-tune --max-epochs)
+TRIAL_EPOCHS = 15  # the longest trial (hunt-tune --max-epochs); not from the data, so trials compare alike
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
 BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 # "strong" adds geometry, which costs accuracy on small centred images (see hunt_tf.choices).
