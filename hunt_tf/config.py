@@ -45,7 +45,7 @@ class HuntConfig(Settings):
     dropout: float = 0.3
     # training
     batch_size: int = 32
-    epochs: int = 0  # 0 = from the data: enough for 500 steps over the training images, 15..40 (more passes over a small folder: measured better on r1)
+    epochs: int = 0  # 0 = from the data: enough for 500 steps over the training rows (extra fakes counted), 15..40 (more passes over a small folder: measured better on r1)
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9) | rmsprop
     learning_rate: float = 3e-3  # measured: 1e-3 left the CNN under-trained in 15 epochs (BENCHMARKS.md)
     schedule: str = "cosine"  # constant | cosine (with warm-up) | step | plateau
