@@ -3,6 +3,10 @@
 Pure data (no TensorFlow import), so `hunt-tf --help` stays fast.
 """
 
+# hunt-tune --max-epochs: the longest trial and the untuned baseline's length. Fixed, not from
+# the data (hunt_tf.optim.auto_epochs), so every trial of a search is compared alike.
+TRIAL_EPOCHS = 15
+
 # auto: crop when the images are large (their 10th-percentile shorter side is at least
 # CROP_MIN_SOURCE px: native traces to keep), else resize (tiny images: the whole image).
 RESIZE_MODES = ("auto", "resize", "crop", "pad")

@@ -110,6 +110,12 @@ def fake_label(kind, class_names) -> int | None:
     return 1 - real
 
 
+def added(kind, labels, class_names) -> int:
+    """How many extra fakes `kind` adds to the rows `labels` (0 for "none")."""
+    label = fake_label(kind, class_names)
+    return 0 if label is None else count(kind, labels, label)
+
+
 def count(kind, labels, label) -> int:
     """How many extra fakes of `kind` the rows `labels` get: one per maker for each row that is
     not of the fakes' `label` (the Real rows)."""

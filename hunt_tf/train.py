@@ -84,8 +84,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     choose_sizes(asked, folder.train)
     asked.extra_fakes = extra_fakes.resolve(asked.extra_fakes, asked.decode_size, folder.class_names)
     # The rows an epoch passes over, extra fakes included, less validation's share: near enough for the epochs.
-    fakes = extra_fakes.count(asked.extra_fakes, folder.labels, extra_fakes.fake_label(asked.extra_fakes, folder.class_names))
-    asked.epochs = auto_epochs(asked.epochs, round((len(folder.train) + fakes) * (1 - asked.val_split)), asked.batch_size)
+    rows = len(folder.train) + extra_fakes.added(asked.extra_fakes, folder.labels, folder.class_names)
+    asked.epochs = auto_epochs(asked.epochs, round(rows * (1 - asked.val_split)), asked.batch_size)
     asked.patience = auto_patience(asked.patience, asked.epochs)
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}

@@ -13,7 +13,7 @@ import keras
 import keras_tuner as kt
 
 from hunt_tf import extra_fakes
-from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES
+from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES, TRIAL_EPOCHS
 from hunt_tf.config import HuntConfig
 from hunt_tf.crops import COLOUR_CONVS, auto_input
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model, resolved_convs
@@ -21,7 +21,6 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, validation_split
 
 DEFAULTS = HuntConfig()
-TRIAL_EPOCHS = 15  # the longest trial (hunt-tune --max-epochs); not from the data, so trials compare alike
 # Offline, backbones train from scratch (weights none); the small one is worth trying on a CPU.
 BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 # "strong" adds geometry, which costs accuracy on small centred images (see hunt_tf.choices).

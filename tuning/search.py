@@ -24,7 +24,7 @@ from pathlib import Path
 from gradient_hunt.console import run_console_command
 from gradient_hunt.runtime import PRECISIONS, STRATEGIES
 from gradient_hunt.settings import SettingsError
-from hunt_tf.choices import CACHES, RESIZE_MODES, VALIDATIONS
+from hunt_tf.choices import CACHES, RESIZE_MODES, TRIAL_EPOCHS, VALIDATIONS
 from tuning.budget import SearchBudget, heartbeat, serve, trial_clock
 from tuning.outputs import print_table, untuned_baseline, write_outputs
 from tuning.recycle import RECYCLE_EXIT, is_child, memory_watch, search_start, supervise
@@ -44,7 +44,7 @@ def parser():
     p.add_argument("--iterations", type=int, default=100,
                    help="hyperband: rounds of brackets; the default lets the time budget end the search "
                         "(one round at --max-epochs 15 takes ~8 min on 2 CPU cores) (default: %(default)s)")
-    p.add_argument("--max-epochs", type=int, default=15,
+    p.add_argument("--max-epochs", type=int, default=TRIAL_EPOCHS,
                    help="epochs of the longest trial, and of the untuned baseline (default: %(default)s)")
     p.add_argument("--budget-minutes", type=float, default=15.0,
                    help="end the search after this long: no new trials, and a running one stops after its "
