@@ -6,6 +6,8 @@ Sets (built under ROOT/sets from DATA, which users do not have: this is a benchm
   r1-raw      gradient-hunt-r1 Train, 20% held out (stratified, per seed) as a labelled Test
   r1-reenc    the same split, every image centre-cropped, downscaled (never upscaled: smaller
               images are left out) to 224 px and saved as JPEG q90: no format or size shortcut
+  r1-96       the same, re-encoded at 96 px; r1-64 at 64 px (thumbnails: the middle sizes, where
+  r1-64       images are resized whole and NPR residuals are still the auto input)
   cifake      cifake-dev: its 5,000 Train images, scored on its 1,000 labelled Test images
 Each variant is a `hunt-tf train` command line (its defaults, or options); beside them, the
 plain load-then-fit CNN of benchmarks/plain_cnn.py. Results go to ROOT/results.jsonl, one line
@@ -63,15 +65,17 @@ def reencode(src: Path, dst: Path, size=224):
     return dst
 
 
-def labelled_r1(data: Path, root: Path, reencoded: bool):
-    """[(path, label)] of r1's Train, raw or re-encoded (once, into ROOT/r1-reencoded)."""
+def labelled_r1(data: Path, root: Path, size=None):
+    """[(path, label)] of r1's Train, raw (size None) or re-encoded at `size` px (once, into
+    ROOT/r1-reencoded, or ROOT/r1-reencoded-<size> for other sizes than 224)."""
     items = []
+    folder = root / ("r1-reencoded" if size == 224 else f"r1-reencoded-{size}")
     for label, name in enumerate(CLASSES):
         for path in sorted((data / "gradient-hunt-r1" / "Train" / name).iterdir()):
-            if reencoded:
-                out = root / "r1-reencoded" / name / (path.stem + ".jpg")
+            if size:
+                out = folder / name / (path.stem + ".jpg")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                if not out.exists() and reencode(path, out) is None:
+                if not out.exists() and reencode(path, out, size) is None:
                     continue
                 path = out
             items.append((path, label))
@@ -100,8 +104,8 @@ def test_paths(folder: Path, truth) -> list[Path]:
 def sets(data: Path, root: Path, seeds):
     """(name, seed) -> (folder, {test id: label}, train items, test items)."""
     out = {}
-    for name, reencoded in (("r1-raw", False), ("r1-reenc", True)):
-        items = labelled_r1(data, root, reencoded)
+    for name, size in (("r1-raw", None), ("r1-reenc", 224), ("r1-96", 96), ("r1-64", 64)):
+        items = labelled_r1(data, root, size)
         labels = [label for _, label in items]
         for seed in seeds:
             train_idx, test_idx = train_test_split(np.arange(len(items)), test_size=0.2, stratify=labels,

@@ -25,6 +25,7 @@ from hunt_tf.choices import (
     CACHES,
     CUTS,
     EXTRA_FAKES,
+    HEADS,
     ID_STYLES,
     INPUTS,
     OPTIMIZERS,
@@ -40,6 +41,7 @@ DEFAULTS = HuntConfig()
 CHOICES = {
     "resize_mode": RESIZE_MODES,
     "input": INPUTS,
+    "head": HEADS,
     "validation": VALIDATIONS,
     "extra_fakes": EXTRA_FAKES,
     "augment": tuple(PRESETS),

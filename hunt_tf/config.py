@@ -19,7 +19,7 @@ class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
     # fakes, one conv layer per block, kept the best epoch, and predicted at the validation cut.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
-                                           "cut": "validation", "average": "none", "members": 1}
+                                           "cut": "validation", "average": "none", "members": 1, "head": "gap"}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -37,6 +37,7 @@ class HuntConfig(Settings):
     weights: str = "none"  # backbones only: none | imagenet | PATH
     filters: int = 32  # first block; doubles every block
     depth: int = 3  # conv blocks
+    head: str = "auto"  # auto (flatten for whole images resized at 64 px or more, else gap) | gap (global average pooling: where a trace is does not matter) | flatten (every position of the last map, then 128 units: the layout of a whole image); cnn backbone only
     convs: int = 0  # conv layers per block; 0 = from the data (the files' colour modes): 2 for colour images (measured better on real photographs and CIFAKE), 1 for greyscale ones (better on unseen generators of Fashion-MNIST)
     kernel_size: int = 3
     pool_size: int = 2
@@ -82,8 +83,9 @@ def resolve_config(settings: dict, hparams_path=None) -> HuntConfig:
             raise SettingsError(f"{path} is not JSON: {err}") from None
         tuned = tuned.get("hparams", tuned)
         known = {k: v for k, v in tuned.items() if hasattr(config, k)}
-        if "depth" in known:  # an architecture tuned before `convs` existed had one conv per block
+        if "depth" in known:  # an architecture tuned before `convs` and `head` existed: one conv, pooled
             known.setdefault("convs", 1)
+            known.setdefault("head", "gap")
         config = HuntConfig.from_dict(known)
         print(f"using tuned hyperparameters from {path}: " + ", ".join(f"{k}={v}" for k, v in known.items()))
     return HuntConfig.from_dict(settings, base=config)

@@ -58,6 +58,7 @@ def choose_sizes(config, records):
     else:
         config.image_size = config.image_size or default_image_size(records)
     config.input = auto_input(config.input, config.decode_size, config.backbone)
+    config.head = auto_head(config.head, config.resize_mode, config.image_size, config.backbone)
     config.convs = config.convs or auto_convs(records)
     return config
 
@@ -80,6 +81,15 @@ def auto_input(kind: str, decode_size: int, backbone="cnn") -> str:
     if kind != "auto":
         return kind
     return "residual" if decode_size >= RESIDUAL_MIN_SIDE and backbone == "cnn" else "rgb"
+
+
+def auto_head(kind: str, resize_mode: str, image_size: int, backbone="cnn") -> str:
+    """"auto" made concrete: flatten for the scratch CNN on whole images (not crops) resized to
+    RESIDUAL_MIN_SIDE px or more, where the layout of the picture tells; gap otherwise."""
+    if kind != "auto":
+        return kind
+    whole = resize_mode in ("resize", "pad")
+    return "flatten" if whole and image_size >= RESIDUAL_MIN_SIDE and backbone == "cnn" else "gap"
 
 
 def shorter_side_percentile(records, q=10) -> float:

@@ -2,6 +2,7 @@
 
     model = build_classifier(image_size=64, num_classes=2)                      # scratch CNN
     model = build_classifier(image_size=64, num_classes=2, input_kind="residual")         # NPR residuals
+    model = build_classifier(image_size=96, num_classes=2, head="flatten")                # layout counts
     model = build_classifier(image_size=96, num_classes=2, backbone="efficientnetb0", weights="none")
 
 Inputs are raw pixels (float 0..255); each model scales them (and takes residuals) itself,
@@ -19,9 +20,9 @@ from keras import layers, regularizers
 from gradient_hunt.multi_worker import across_workers
 from gradient_hunt.settings import SettingsError
 from hunt_tf.batchnorm import FusedBatchNormalization
-from hunt_tf.choices import ARCHITECTURES, BACKBONES
+from hunt_tf.choices import ARCHITECTURES, BACKBONES, FLATTEN_UNITS, MODEL_HEADS
 from hunt_tf.config import HuntConfig
-from hunt_tf.crops import COLOUR_CONVS, auto_input
+from hunt_tf.crops import COLOUR_CONVS, auto_head, auto_input
 from hunt_tf.errors import WeightsError
 from hunt_tf.optim import make_optimizer
 from hunt_tf.residual import pixel_features
@@ -44,12 +45,17 @@ def conv_block(x, filters, kernel_size, pool_size, batchnorm, l2, name, convs=1)
 
 
 def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, depth=3, kernel_size=3,
-                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none", input_kind="rgb", convs=1):
+                     pool_size=2, batchnorm=True, l2=1e-4, dropout=0.3, weights="none", input_kind="rgb", convs=1,
+                     head="gap"):
     """A Keras functional model from raw RGB pixels to class probabilities (softmax)."""
     if backbone not in ARCHITECTURES:
         raise SettingsError(f"unknown backbone {backbone!r}; choose from {', '.join(ARCHITECTURES)}")
+    if head not in MODEL_HEADS:
+        raise SettingsError(f"unknown head {head!r}; choose from {', '.join(MODEL_HEADS)}")
     if backbone != "cnn" and input_kind != "rgb":
         raise SettingsError(f"--input {input_kind} is for the cnn backbone; {backbone} was built for RGB photographs")
+    if backbone != "cnn" and head != "gap":
+        raise SettingsError(f"--head {head} is for the cnn backbone; {backbone} pools its own features")
     if convs < 1:
         raise SettingsError(f"--convs must be at least 1 (got {convs})")
     if backbone != "cnn" and image_size < MIN_BACKBONE_SIZE:
@@ -60,7 +66,12 @@ def build_classifier(image_size=64, num_classes=2, backbone="cnn", filters=32, d
         x = pixel_features(inputs, input_kind)
         for i in range(depth):
             x = conv_block(x, filters * 2**i, kernel_size, pool_size, batchnorm, l2, name=f"block{i + 1}", convs=convs)
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
+        if head == "flatten":
+            x = layers.Flatten(name="flatten")(x)
+            x = layers.Dense(FLATTEN_UNITS, activation="relu", kernel_regularizer=regularizers.L2(l2) if l2 else None,
+                             name="hidden")(x)
+        else:
+            x = layers.GlobalAveragePooling2D(name="pool")(x)
     else:
         x = _backbone(inputs, backbone, weights, image_size)
     x = layers.Dropout(dropout, name="dropout")(x)
@@ -73,7 +84,7 @@ def build_model(config: HuntConfig, image_size: int, num_classes: int, jit_compi
     model = build_classifier(image_size, num_classes, config.backbone, config.filters, config.depth,
                              config.kernel_size, config.pool_size, config.batchnorm, config.l2, config.dropout,
                              config.weights, auto_input(config.input, image_size, config.backbone),
-                             resolved_convs(config))
+                             resolved_convs(config), auto_head(config.head, config.resize_mode, image_size, config.backbone))
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
@@ -97,7 +108,7 @@ def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} {config.input} f{config.filters} d{config.depth}x{resolved_convs(config)} k{config.kernel_size} p{config.pool_size} "
+    name = (f"hunt {config.backbone} {config.input} {config.head} f{config.filters} d{config.depth}x{resolved_convs(config)} k{config.kernel_size} p{config.pool_size} "
             f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 

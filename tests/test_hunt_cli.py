@@ -30,7 +30,8 @@ def test_train_writes_model_report_and_submission(trained):
         assert (run / name).exists(), name
     report = json.loads((run / "report" / "report.json").read_text())
     assert {"accuracy", "precision", "recall", "f1", "roc_auc", "threshold"} <= set(report)
-    assert json.loads((run / "config.json").read_text())["image_size"] == 16
+    config = json.loads((run / "config.json").read_text())
+    assert (config["image_size"], config["input"], config["head"]) == (16, "rgb", "gap")  # resolved from the data
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 
 

@@ -344,3 +344,51 @@ def test_a_run_saved_before_a_setting_existed_loads_with_what_it_was_made_with(t
     (tmp_path / "config.json").write_text(__import__("json").dumps(saved))
     old = HuntConfig.load(tmp_path / "config.json")
     assert (old.validation, old.input) == ("random", "rgb")
+
+
+def test_auto_head_keeps_the_layout_of_whole_images_and_pools_crops_and_thumbnails():
+    thumbs = [files.ImageRecord("x", 0, "JPEG", 96, 96, "RGB")] * 5
+    photos = [files.ImageRecord("x", 0, "JPEG", 300, 240, "RGB")] * 5
+    digits = [files.ImageRecord("x", 0, "PNG", 28, 28, "L")] * 5
+    assert crops.choose_sizes(HuntConfig(), thumbs).head == "flatten"  # resized whole, 96 px
+    assert crops.choose_sizes(HuntConfig(), photos).head == "gap"  # native crops: position means nothing
+    assert crops.choose_sizes(HuntConfig(resize_mode="resize"), photos).head == "flatten"
+    assert crops.choose_sizes(HuntConfig(), digits).head == "gap"  # under RESIDUAL_MIN_SIDE
+    assert crops.choose_sizes(HuntConfig(image_size=63), thumbs).head == "gap"
+    assert crops.choose_sizes(HuntConfig(head="gap"), thumbs).head == "gap"  # a choice is kept
+    assert crops.choose_sizes(HuntConfig(backbone="mobilenetv2"), thumbs).head == "gap"  # backbones pool themselves
+
+
+@pytest.mark.parametrize("head, layer", [("gap", "pool"), ("flatten", "flatten")])
+def test_each_head_builds_a_model_that_saves_and_predicts_the_same(head, layer, tmp_path):
+    import keras
+
+    model = build_classifier(16, 2, filters=4, depth=2, head=head)
+    assert model.get_layer(layer)
+    hidden = [lay.name for lay in model.layers if lay.name == "hidden"]
+    assert hidden == (["hidden"] if head == "flatten" else [])
+    x = random_images(3, 16)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_the_flatten_head_sees_where_a_feature_is_and_gap_does_not():
+    """The same bright square in two places (away from the borders, 16 px apart: a whole number
+    of the pooled cells): global pooling cannot tell the images apart, flatten can."""
+    pair = np.zeros((2, 32, 32, 3), np.uint8)
+    pair[0, 6:10, 6:10], pair[1, 22:26, 22:26] = 255, 255
+    for head, differ in (("gap", False), ("flatten", True)):
+        model = build_classifier(32, 2, filters=4, depth=2, head=head, batchnorm=False, dropout=0.0)
+        probs = model.predict(pair.astype("float32"), verbose=0)
+        assert (not np.allclose(probs[0], probs[1], atol=1e-5)) == differ, head
+
+
+def test_the_flatten_head_is_for_the_scratch_cnn_only():
+    from gradient_hunt.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="cnn backbone"):
+        build_classifier(32, 2, backbone="mobilenetv2", head="flatten")
+    with pytest.raises(SettingsError, match="unknown head"):
+        build_classifier(16, 2, head="auto")  # resolved before any model is built

@@ -74,6 +74,22 @@ def test_a_run_or_tuned_file_from_before_convs_existed_means_one_conv_per_block(
     assert resolve_config({}, tmp_path / "lr.json").convs == 0  # still from the data
 
 
+def test_a_run_or_tuned_file_from_before_heads_existed_means_global_pooling(tmp_path):
+    import json
+
+    from hunt_tf.config import resolve_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"filters": 8, "depth": 2, "image_size": 96}))
+    assert HuntConfig.load(tmp_path / "config.json").head == "gap"
+    (tmp_path / "best_hparams.json").write_text(json.dumps({"hparams": {"filters": 8, "depth": 2}}))
+    assert resolve_config({}, tmp_path / "best_hparams.json").head == "gap"
+    assert resolve_config({"head": "flatten"}, tmp_path / "best_hparams.json").head == "flatten"
+    (tmp_path / "new.json").write_text(json.dumps({"hparams": {"depth": 2, "head": "flatten"}}))
+    assert resolve_config({}, tmp_path / "new.json").head == "flatten"  # a search that chose it
+    (tmp_path / "lr.json").write_text(json.dumps({"learning_rate": 0.01}))
+    assert resolve_config({}, tmp_path / "lr.json").head == "auto"  # still from the data
+
+
 def test_imagenet_weights_offline_is_one_clear_error(monkeypatch):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: Name or service not known")

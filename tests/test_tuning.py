@@ -36,9 +36,11 @@ def test_build_with_default_hyperparameters_is_the_untuned_model():
     untuned = build_model(HuntConfig(epochs=1), image_size=16, num_classes=2)
     assert [layer.get_config() | {"name": ""} for layer in model.layers] == [
         layer.get_config() | {"name": ""} for layer in untuned.layers]
-    from hunt_tf.crops import auto_input
+    from hunt_tf.crops import auto_head, auto_input
 
-    assert define_space(kt.HyperParameters(), 64) == HuntConfig(input=auto_input("auto", 64), convs=2)
+    assert define_space(kt.HyperParameters(), 64) == HuntConfig(input=auto_input("auto", 64), convs=2,
+                                                                head=auto_head("auto", "resize", 64))
+    assert define_space(kt.HyperParameters(), 64, crop=True).head == "gap"  # crops are pooled
 
 
 def test_a_trial_from_before_convs_existed_is_recorded_without_a_convs_it_never_had():

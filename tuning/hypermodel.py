@@ -13,9 +13,9 @@ import keras
 import keras_tuner as kt
 
 from hunt_tf import extra_fakes
-from hunt_tf.choices import MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES, TRIAL_EPOCHS
+from hunt_tf.choices import MODEL_HEADS, MODEL_INPUTS, OPTIMIZERS, PRESETS, SCHEDULES, TRIAL_EPOCHS
 from hunt_tf.config import HuntConfig
-from hunt_tf.crops import COLOUR_CONVS, auto_input
+from hunt_tf.crops import COLOUR_CONVS, auto_head, auto_input
 from hunt_tf.model import MIN_BACKBONE_SIZE, build_model, resolved_convs
 from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, validation_split
@@ -27,19 +27,22 @@ BACKBONE_CHOICES = ["cnn", "mobilenetv2"]
 AUGMENT_CHOICES = [name for name in PRESETS if name != "strong"]
 
 
-def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=COLOUR_CONVS) -> HuntConfig:
+def define_space(hp: kt.HyperParameters, image_size=64, decode_size=None, convs=COLOUR_CONVS, crop=False) -> HuntConfig:
     """Declare every hyperparameter on `hp` and return the HuntConfig they describe.
 
     `decode_size` (the crop source in crop mode; else image_size) decides what the default
-    input ("auto") is, and `convs` the default conv layers per block (auto_convs of the data),
-    so the untuned defaults in the race are exactly `hunt-tf train`'s."""
+    input ("auto") is, `crop` (the network sees crops, not whole images) the default head, and
+    `convs` the default conv layers per block (auto_convs of the data), so the untuned defaults
+    in the race are exactly `hunt-tf train`'s."""
     d = DEFAULTS
     backbones = BACKBONE_CHOICES if image_size >= MIN_BACKBONE_SIZE else ["cnn"]
     backbone = hp.Choice("backbone", backbones, default=d.backbone)
     input_kind = hp.Choice("input", list(MODEL_INPUTS), default=auto_input(d.input, decode_size or image_size, "cnn"))
+    head = hp.Choice("head", list(MODEL_HEADS), default=auto_head(d.head, "crop" if crop else "resize", image_size))
     return HuntConfig(
         backbone=backbone,
         input=input_kind if backbone == "cnn" else "rgb",  # residual inputs are for the scratch CNN
+        head=head if backbone == "cnn" else "gap",  # and so is the flatten head
         filters=hp.Choice("filters", [16, 32, 64], default=d.filters),
         depth=hp.Int("depth", 2, 4, default=d.depth),
         convs=hp.Int("convs", 1, 2, default=convs),
@@ -97,7 +100,7 @@ class HuntHyperModel(kt.HyperModel):
         """The untuned defaults for this search's data, as the space names them (what build(hp)
         trains with an empty HyperParameters)."""
         hp = kt.HyperParameters()
-        define_space(hp, self.image_size, self.decode_size, self.convs)
+        define_space(hp, self.image_size, self.decode_size, self.convs, bool(self.crop))
         return dict(hp.values)
 
     def build(self, hp):
@@ -107,7 +110,7 @@ class HuntHyperModel(kt.HyperModel):
         policy = keras.mixed_precision.global_policy()
         keras.backend.clear_session(free_memory=True)
         keras.mixed_precision.set_global_policy(policy)
-        config = define_space(hp, self.image_size, self.decode_size, self.convs)
+        config = define_space(hp, self.image_size, self.decode_size, self.convs, bool(self.crop))
         # Hyperband runs a trial from tuner/initial_epoch to tuner/epochs with a fresh optimizer:
         # the LR schedule must span exactly those epochs. Spanning max_epochs instead, a 2-epoch
         # trial ended still warm at its peak rate, and was ranked on that.
@@ -116,7 +119,7 @@ class HuntHyperModel(kt.HyperModel):
         return build_model(config, self.image_size, self.num_classes, self.jit_compile, steps)
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        config = define_space(hp, self.image_size, self.decode_size, self.convs)
+        config = define_space(hp, self.image_size, self.decode_size, self.convs, bool(self.crop))
         train_ds = self.train.dataset(config.batch_size, config.augment, config.aug_strength, self.seed, self.crop)
         val_ds = validation_dataset(self.val_pixels, self.val_labels, 64, crop=self.crop)
         callbacks = list(callbacks or [])
