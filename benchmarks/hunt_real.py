@@ -6,8 +6,9 @@ Sets (built under ROOT/sets from DATA, which users do not have: this is a benchm
   r1-raw      gradient-hunt-r1 Train, 20% held out (stratified, per seed) as a labelled Test
   r1-reenc    the same split, every image centre-cropped, downscaled (never upscaled: smaller
               images are left out) to 224 px and saved as JPEG q90: no format or size shortcut
-  r1-96       the same, re-encoded at 96 px; r1-64 at 64 px (thumbnails: the middle sizes, where
-  r1-64       images are resized whole and NPR residuals are still the auto input)
+  r1-96       r1 re-encoded the same way at 96 px (a split of its own: more images are large
+              enough); the middle sizes, where images are resized whole, read as NPR residuals
+  r1-64       and flattened (`--head auto`); r1-64: at 64 px
   cifake      cifake-dev: its 5,000 Train images, scored on its 1,000 labelled Test images
 Each variant is a `hunt-tf train` command line (its defaults, or options); beside them, the
 plain load-then-fit CNN of benchmarks/plain_cnn.py. Results go to ROOT/results.jsonl, one line
@@ -101,10 +102,12 @@ def test_paths(folder: Path, truth) -> list[Path]:
     return [next((folder / "Test").glob(f"{i}.*")) for i in truth]
 
 
-def sets(data: Path, root: Path, seeds):
-    """(name, seed) -> (folder, {test id: label}, train items, test items)."""
+def sets(data: Path, root: Path, seeds, names=("r1-raw", "r1-reenc", "r1-96", "r1-64", "cifake")):
+    """(name, seed) -> (folder, {test id: label}, train items, test items), for the sets in `names`."""
     out = {}
     for name, size in (("r1-raw", None), ("r1-reenc", 224), ("r1-96", 96), ("r1-64", 64)):
+        if name not in names:
+            continue
         items = labelled_r1(data, root, size)
         labels = [label for _, label in items]
         for seed in seeds:
@@ -113,6 +116,8 @@ def sets(data: Path, root: Path, seeds):
             train, test = [items[i] for i in train_idx], [items[i] for i in test_idx]
             folder = root / "sets" / f"{name}-s{seed}"
             out[name, seed] = (folder, make_set(folder, train, test), train, test)
+    if "cifake" not in names:
+        return out
     cifake = data / "cifake-dev"
     train = [(p, label) for label, name in enumerate(CLASSES) for p in sorted((cifake / "Train" / name).iterdir())]
     with open(cifake / "test_labels.csv") as f:
@@ -202,7 +207,7 @@ def main():
     args.root.mkdir(parents=True, exist_ok=True)
     results = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = {(r["set"], r["seed"], r["variant"]) for r in results}
-    for (name, seed), (folder, truth, train, test) in sets(args.data, args.root, args.seeds).items():
+    for (name, seed), (folder, truth, train, test) in sets(args.data, args.root, args.seeds, args.sets).items():
         if name not in args.sets:
             continue
         for variant in args.variants:

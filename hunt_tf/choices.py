@@ -29,9 +29,10 @@ RESIDUAL_MIN_SIDE = 64
 # How the scratch CNN's last feature map becomes one vector. gap: global average pooling
 # (where a feature is does not matter: crops, tiny images). flatten: every position kept,
 # then a hidden layer (the layout of a whole image: AI pictures are composed differently).
-# auto: flatten for whole images resized at RESIDUAL_MIN_SIDE px or more, else gap.
+# auto: flatten for whole images (resize or pad mode) of FLATTEN_MIN_SIDE px or more, else gap.
 HEADS = ("auto", "gap", "flatten")
 MODEL_HEADS = HEADS[1:]
+FLATTEN_MIN_SIDE = 64
 FLATTEN_UNITS = 128
 # Where decoded training pixels live (hunt_tf.cache): auto = memory while they fit comfortably, else disk.
 CACHES = ("auto", "memory", "disk")

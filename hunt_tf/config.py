@@ -17,7 +17,8 @@ from gradient_hunt.settings import Settings, SettingsError
 @dataclasses.dataclass
 class HuntConfig(Settings):
     # Runs saved before these settings existed were made with a random split, RGB input, no extra
-    # fakes, one conv layer per block, kept the best epoch, and predicted at the validation cut.
+    # fakes, one conv layer per block, global average pooling, kept the best epoch, predicted at the
+    # validation cut, and trained one network.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
                                            "cut": "validation", "average": "none", "members": 1, "head": "gap"}
 
@@ -37,7 +38,7 @@ class HuntConfig(Settings):
     weights: str = "none"  # backbones only: none | imagenet | PATH
     filters: int = 32  # first block; doubles every block
     depth: int = 3  # conv blocks
-    head: str = "auto"  # auto (flatten for whole images resized at 64 px or more, else gap) | gap (global average pooling: where a trace is does not matter) | flatten (every position of the last map, then 128 units: the layout of a whole image); cnn backbone only
+    head: str = "auto"  # after the conv blocks: auto (flatten in resize or pad mode at 64 px or more, else gap) | gap (global average pooling: where a trace is does not matter) | flatten (every position of the last map, then 128 units: the layout of a whole image; cnn backbone only)
     convs: int = 0  # conv layers per block; 0 = from the data (the files' colour modes): 2 for colour images (measured better on real photographs and CIFAKE), 1 for greyscale ones (better on unseen generators of Fashion-MNIST)
     kernel_size: int = 3
     pool_size: int = 2

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from hunt_tf.choices import CROP_MIN_SOURCE, RESIDUAL_MIN_SIDE
+from hunt_tf.choices import CROP_MIN_SOURCE, FLATTEN_MIN_SIDE, RESIDUAL_MIN_SIDE
 
 MAX_SOURCE = 256  # native pixels decoded per image: 256x256x3 uint8 is 192 KB, 5,000 images ~1 GB
 # What the CNN sees per step. Measured on held-out r1 images (BENCHMARKS.md): 128 beat 64 on
@@ -47,7 +47,8 @@ def crop_sizes(records, crop=0, source=0):
 def choose_sizes(config, records):
     """Fill what a config leaves to the data: the resize mode where "auto" (crop for large
     images, else resize), image_size (and source_size, in crop mode) where 0, the input
-    where "auto" (residual from RESIDUAL_MIN_SIDE decoded pixels up, else rgb), and the conv
+    where "auto" (residual from RESIDUAL_MIN_SIDE decoded pixels up, else rgb), the head where
+    "auto" (auto_head: flatten for whole images of FLATTEN_MIN_SIDE px or more), and the conv
     layers per block where 0 (auto_convs)."""
     from hunt_tf.files import default_image_size
 
@@ -84,12 +85,13 @@ def auto_input(kind: str, decode_size: int, backbone="cnn") -> str:
 
 
 def auto_head(kind: str, resize_mode: str, image_size: int, backbone="cnn") -> str:
-    """"auto" made concrete: flatten for the scratch CNN on whole images (not crops) resized to
-    RESIDUAL_MIN_SIDE px or more, where the layout of the picture tells; gap otherwise."""
+    """"auto" made concrete: flatten for the scratch CNN on whole images (resize or pad mode, not
+    crops) of FLATTEN_MIN_SIDE px or more, where the layout of the picture tells; gap otherwise
+    (a resize mode still "auto", as a library call may leave it, counts as not whole)."""
     if kind != "auto":
         return kind
     whole = resize_mode in ("resize", "pad")
-    return "flatten" if whole and image_size >= RESIDUAL_MIN_SIDE and backbone == "cnn" else "gap"
+    return "flatten" if whole and image_size >= FLATTEN_MIN_SIDE and backbone == "cnn" else "gap"
 
 
 def shorter_side_percentile(records, q=10) -> float:

@@ -39,12 +39,12 @@ def _feature_layer(model):
 
 def _explainer(model):
     """A function: float images -> (N, H, W) heat, for the class each image is predicted as."""
-    head = model.get_layer("probabilities")
+    output = model.get_layer("probabilities")
     feature = _feature_layer(model)
-    # The functional graph up to the head's input; the logits are its kernel applied by hand.
-    targets = [head.input] if feature is None else [feature.output, head.input]
+    # The functional graph up to the output layer's input; the logits are its kernel applied by hand.
+    targets = [output.input] if feature is None else [feature.output, output.input]
     inner = keras.Model(model.inputs, targets)
-    kernel, bias = (tf.cast(w, tf.float32) for w in head.weights)
+    kernel, bias = (tf.cast(w, tf.float32) for w in output.weights)
 
     @tf.function
     def explain(images, classes):

@@ -108,7 +108,8 @@ def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    name = (f"hunt {config.backbone} {config.input} {config.head} f{config.filters} d{config.depth}x{resolved_convs(config)} k{config.kernel_size} p{config.pool_size} "
+    head = auto_head(config.head, config.resize_mode, image_size, config.backbone)
+    name = (f"hunt {config.backbone} {config.input} {head} f{config.filters} d{config.depth}x{resolved_convs(config)} k{config.kernel_size} p{config.pool_size} "
             f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
     return name, make_step
 

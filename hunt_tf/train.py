@@ -177,6 +177,7 @@ def describe_input(config) -> str:
         sizes = f"{config.image_size}px ({config.resize_mode})"
     extra = f", {config.extra_fakes} fakes of the Real images added to training" if config.extra_fakes != "none" else ""
     blocks = f", {config.convs} conv{'s' if config.convs > 1 else ''} per block" if config.backbone == "cnn" else ""
+    blocks += ", flattened (the layout counts)" if config.head == "flatten" else ""
     members = (f", up to {ensemble.AUTO_MAX_MEMBERS} networks averaged as time allows" if config.members == 0
                else f", {config.members} networks averaged" if config.members > 1 else "")
     return f"{sizes}, {config.input} input{blocks}{extra}{members}"

@@ -346,7 +346,7 @@ def test_a_run_saved_before_a_setting_existed_loads_with_what_it_was_made_with(t
     assert (old.validation, old.input) == ("random", "rgb")
 
 
-def test_auto_head_keeps_the_layout_of_whole_images_and_pools_crops_and_thumbnails():
+def test_auto_head_keeps_the_layout_of_whole_images_and_pools_crops_and_tiny_images():
     thumbs = [files.ImageRecord("x", 0, "JPEG", 96, 96, "RGB")] * 5
     photos = [files.ImageRecord("x", 0, "JPEG", 300, 240, "RGB")] * 5
     digits = [files.ImageRecord("x", 0, "PNG", 28, 28, "L")] * 5
@@ -355,6 +355,8 @@ def test_auto_head_keeps_the_layout_of_whole_images_and_pools_crops_and_thumbnai
     assert crops.choose_sizes(HuntConfig(resize_mode="resize"), photos).head == "flatten"
     assert crops.choose_sizes(HuntConfig(), digits).head == "gap"  # under RESIDUAL_MIN_SIDE
     assert crops.choose_sizes(HuntConfig(image_size=63), thumbs).head == "gap"
+    assert crops.choose_sizes(HuntConfig(image_size=64), thumbs).head == "flatten"  # the boundary: 64 px and up
+    assert crops.choose_sizes(HuntConfig(resize_mode="pad"), thumbs).head == "flatten"  # pad keeps the whole image
     assert crops.choose_sizes(HuntConfig(head="gap"), thumbs).head == "gap"  # a choice is kept
     assert crops.choose_sizes(HuntConfig(backbone="mobilenetv2"), thumbs).head == "gap"  # backbones pool themselves
 
@@ -376,11 +378,15 @@ def test_each_head_builds_a_model_that_saves_and_predicts_the_same(head, layer, 
 
 def test_the_flatten_head_sees_where_a_feature_is_and_gap_does_not():
     """The same bright square in two places (away from the borders, 16 px apart: a whole number
-    of the pooled cells): global pooling cannot tell the images apart, flatten can."""
+    of the pooled cells) on black: RGB input, so the background's features are exactly zero and
+    global pooling cannot tell the images apart; flatten can."""
+    import keras
+
+    keras.utils.set_random_seed(0)
     pair = np.zeros((2, 32, 32, 3), np.uint8)
     pair[0, 6:10, 6:10], pair[1, 22:26, 22:26] = 255, 255
     for head, differ in (("gap", False), ("flatten", True)):
-        model = build_classifier(32, 2, filters=4, depth=2, head=head, batchnorm=False, dropout=0.0)
+        model = build_classifier(32, 2, filters=4, depth=2, head=head, batchnorm=False, dropout=0.0, input_kind="rgb")
         probs = model.predict(pair.astype("float32"), verbose=0)
         assert (not np.allclose(probs[0], probs[1], atol=1e-5)) == differ, head
 

@@ -74,6 +74,18 @@ def test_a_run_or_tuned_file_from_before_convs_existed_means_one_conv_per_block(
     assert resolve_config({}, tmp_path / "lr.json").convs == 0  # still from the data
 
 
+def test_build_model_builds_the_head_the_config_names_or_the_data_would_pick():
+    from hunt_tf.model import build_model
+
+    def hidden(config, size):
+        return any(layer.name == "hidden" for layer in build_model(config, size, 2).layers)
+
+    assert hidden(HuntConfig(head="flatten", filters=4, depth=2), 16)
+    assert not hidden(HuntConfig(head="gap", filters=4, depth=2, resize_mode="resize"), 64)
+    assert hidden(HuntConfig(filters=4, depth=2, resize_mode="resize"), 64)  # auto: a whole image of 64 px
+    assert not hidden(HuntConfig(filters=4, depth=2, resize_mode="crop"), 64)  # auto: crops are pooled
+
+
 def test_a_run_or_tuned_file_from_before_heads_existed_means_global_pooling(tmp_path):
     import json
 
