@@ -28,8 +28,9 @@ MODEL_INPUTS = INPUTS[1:]
 RESIDUAL_MIN_SIDE = 64
 # How the scratch CNN's last feature map becomes one vector. gap: global average pooling
 # (where a feature is does not matter: crops, tiny images). flatten: every position kept,
-# then a hidden layer (the layout of a whole image: AI pictures are composed differently).
-# auto: flatten for whole images (resize or pad mode) of FLATTEN_MIN_SIDE px or more, else gap.
+# then a hidden layer (the layout of a whole image counts too). auto: flatten for whole images
+# (resize or pad mode) of FLATTEN_MIN_SIDE px or more, else gap. Measured on r1 re-encoded at
+# 96 px (better) and 64 px (a tie; validation better at both): BENCHMARKS.md, session 16.
 HEADS = ("auto", "gap", "flatten")
 MODEL_HEADS = HEADS[1:]
 FLATTEN_MIN_SIDE = 64
