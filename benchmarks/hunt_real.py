@@ -6,9 +6,9 @@ Sets (built under ROOT/sets from DATA, which users do not have: this is a benchm
   r1-raw      gradient-hunt-r1 Train, 20% held out (stratified, per seed) as a labelled Test
   r1-reenc    the same split, every image centre-cropped, downscaled (never upscaled: smaller
               images are left out) to 224 px and saved as JPEG q90: no format or size shortcut
-  r1-96       r1 re-encoded the same way at 96 px (a split of its own: more images are large
-              enough); the middle sizes, where images are resized whole, read as NPR residuals
-  r1-64       and flattened (`--head auto`); r1-64: at 64 px
+  r1-96       r1 re-encoded the same way at 96 px, and at 64 px: the middle sizes, where images are
+  r1-64       resized whole, read as NPR residuals and flattened (`--head auto`); a split of their
+              own (more images are large enough than at 224 px)
   cifake      cifake-dev: its 5,000 Train images, scored on its 1,000 labelled Test images
 Each variant is a `hunt-tf train` command line (its defaults, or options); beside them, the
 plain load-then-fit CNN of benchmarks/plain_cnn.py. Results go to ROOT/results.jsonl, one line
@@ -208,8 +208,6 @@ def main():
     results = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     done = {(r["set"], r["seed"], r["variant"]) for r in results}
     for (name, seed), (folder, truth, train, test) in sets(args.data, args.root, args.seeds, args.sets).items():
-        if name not in args.sets:
-            continue
         for variant in args.variants:
             if (name, seed, variant) in done:
                 continue
