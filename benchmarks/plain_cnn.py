@@ -24,8 +24,18 @@ def load(paths, size=SIZE):
     return np.stack([one(p) for p in paths])
 
 
-def plain_cnn_probabilities(train_paths, train_labels, test_paths, seed=0, epochs=10, size=SIZE):
+def quiet_keras():
+    """Keras, with TensorFlow imported without its start-up log lines, as the CLIs import it."""
+    from gradient_hunt.runtime import import_tensorflow
+
+    import_tensorflow()
     import keras
+
+    return keras
+
+
+def plain_cnn_probabilities(train_paths, train_labels, test_paths, seed=0, epochs=10, size=SIZE):
+    keras = quiet_keras()
     from keras import layers
 
     keras.utils.set_random_seed(seed)
