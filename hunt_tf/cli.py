@@ -74,7 +74,7 @@ def _add_config_options(p):
         kind = {bool: _bool, int: int, float: float}.get(type(default), str)
         text = comments.get(field.name, "").replace("%", "%%")
         p.add_argument("--" + field.name.replace("_", "-"), type=kind, choices=CHOICES.get(field.name),
-                       help=f"{text} (default: {default})".strip())
+                       metavar="{true,false}" if kind is _bool else None, help=f"{text} (default: {default})".strip())
 
 
 def parser():

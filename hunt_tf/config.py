@@ -40,24 +40,24 @@ class HuntConfig(Settings):
     depth: int = 3  # conv blocks
     head: str = "auto"  # after the conv blocks: auto (flatten in resize or pad mode at 64 px or more, else gap) | gap (global average pooling: where a trace is does not matter) | flatten (every position of the last map, then 128 units: the layout of a whole image; cnn backbone only)
     convs: int = 0  # conv layers per block; 0 = from the data (the files' colour modes): 2 for colour images (measured better on real photographs and CIFAKE), 1 for greyscale ones (better on unseen generators of Fashion-MNIST)
-    kernel_size: int = 3
-    pool_size: int = 2
-    batchnorm: bool = True
-    l2: float = 1e-4
-    dropout: float = 0.3
+    kernel_size: int = 3  # side of every conv kernel
+    pool_size: int = 2  # max pooling after each block (2 halves the map)
+    batchnorm: bool = True  # BatchNorm after every conv (moving statistics at momentum 0.9: small folders settle fast)
+    l2: float = 1e-4  # L2 weight penalty on the convs and the flatten head's hidden layer; 0 = off
+    dropout: float = 0.3  # dropped share of the last features, before the class layer
     # training
-    batch_size: int = 32
+    batch_size: int = 32  # images per step
     epochs: int = 0  # 0 = from the data: enough for 500 steps over the training rows (extra fakes counted), 15..40 (more passes over a small folder: measured better on r1)
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9) | rmsprop
     learning_rate: float = 3e-3  # measured: 1e-3 left the CNN under-trained in 15 epochs (BENCHMARKS.md)
     schedule: str = "cosine"  # constant | cosine (with warm-up) | step | plateau
-    warmup_epochs: int = 1
+    warmup_epochs: int = 1  # cosine only: the rate rises from 0 over these epochs (at most half the steps)
     weight_decay: float = 1e-4  # adamw only
     patience: int = 0  # early stopping on validation loss (average none), the best epoch kept; 0 = a third of the epochs, at least 5
     average: str = "none"  # none: the epoch of lowest validation loss (early stopping) | swa: the mean of the weights after each epoch of the last third, BatchNorm recomputed for it (no early stopping; measured a tie)
     members: int = 0  # networks averaged (a deep ensemble: member k from seed + k, same split); 0 = auto: the first, then more (up to 3) while their training stays within 5 minutes, measured as they train (measured better on r1 and CIFAKE); 1 = one network
     class_weights: bool = True  # weight classes by inverse frequency
-    seed: int = 0
+    seed: int = 0  # weights, split, augmentation and extra fakes; member k of an ensemble uses seed + k
     # runtime
     precision: str = "auto"  # auto (measured on this machine), float32, mixed_bfloat16, mixed_float16
     jit: str = "auto"  # XLA: auto = on for GPUs, off on CPU (measured slower there)
