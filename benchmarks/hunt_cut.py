@@ -44,8 +44,9 @@ class Scored(typing.NamedTuple):
 def open_scored(run, folder_dir) -> Scored:
     """The run's model and cut, and its validation reals' scores: from decision.json (runs since
     the adaptive cut), else the run's own split of `folder_dir` rebuilt from its seed and predicted."""
-    import keras
+    from plain_cnn import quiet_keras
 
+    keras = quiet_keras()
     import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files

@@ -42,8 +42,9 @@ def main():
     p.add_argument("--variant", default="defaults", help="the run-name suffix of the variant to score")
     args = p.parse_args()
 
-    import keras
+    from plain_cnn import quiet_keras
 
+    keras = quiet_keras()
     import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files

@@ -31,7 +31,8 @@ RESIDUAL_MIN_SIDE = 64
 # then a hidden layer (the layout of a whole image counts too). auto: flatten for whole images
 # (resize or pad mode) of FLATTEN_MIN_SIDE px or more, else gap. Measured on r1 re-encoded at
 # 96 px (better) and 64 px (a tie; validation better at both): BENCHMARKS.md, session 16. Below
-# it flatten lost: CIFAKE at 32 px, Fashion-MNIST's unseen generator families (session 17).
+# 64 px flatten was no better (behind on the means of CIFAKE and of Fashion-MNIST's unseen
+# generator families: session 17).
 HEADS = ("auto", "gap", "flatten")
 MODEL_HEADS = HEADS[1:]
 FLATTEN_MIN_SIDE = 64
