@@ -123,7 +123,6 @@ def test_audit_cli_prints_the_table(trained, capsys):
     assert "metadata-only accuracy" in out and "class AI:" in out and "Test:" in out
 
 
-
 def test_every_train_option_says_what_it_does_and_how_to_turn_a_switch_off(capsys):
     # Help comes from HuntConfig's comments: a field without one printed only "(default: 3)".
     from hunt_tf.config import HuntConfig
