@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_tf.errors import DatasetError
+from gradient_hunt.runtime import import_keras, import_tensorflow
 
 MNIST_SIZE = 28
 FOLDER_SIZE = 32  # a folder of mixed (or large) sizes is resized to this square unless --image-size says otherwise
@@ -75,7 +76,7 @@ def _reason(err):
 
 
 def load_mnist() -> Dataset:
-    import keras
+    keras = import_keras()
 
     try:
         return _keras_dataset(keras.datasets.mnist.load_data, "MNIST (70,000 digits)")
@@ -88,7 +89,7 @@ def load_mnist() -> Dataset:
 
 
 def load_fashion() -> Dataset:
-    import keras
+    keras = import_keras()
 
     if DEBIAN_FASHION_DIR.is_dir():
         return load_idx(DEBIAN_FASHION_DIR, "Fashion-MNIST (Debian dataset-fashion-mnist)")
@@ -217,8 +218,6 @@ def load(name: str, image_size: int = 0) -> Dataset:
 
 def to_training_pipeline(images, labels, batch_size, seed=0, conditional=False):
     """tf.data: uint8 held in memory, shuffled, batched, scaled to [-1, 1] per batch."""
-    from gradient_hunt.runtime import import_tensorflow
-
     tf = import_tensorflow()
     data = (images, labels) if conditional else images
     ds = tf.data.Dataset.from_tensor_slices(data)

@@ -70,6 +70,14 @@ def import_tensorflow():
     return tf
 
 
+def import_keras():
+    """Keras, TensorFlow imported quietly first: for code whose first TensorFlow import is Keras'."""
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
 def list_gpus():
     """Physical GPUs; the CUDA probe's "failed call to cuInit" on CPU machines is kept quiet."""
     tf = import_tensorflow()

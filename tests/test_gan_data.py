@@ -1,4 +1,8 @@
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +44,19 @@ def test_fashion_offline_without_debian_files_says_what_to_install(monkeypatch, 
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", lambda: (_ for _ in ()).throw(OSError("offline")))
     with pytest.raises(DatasetError, match="dataset-fashion-mnist"):
         datasets.load("fashion")
+
+
+def test_loading_a_dataset_in_a_script_prints_no_tensorflow_start_up_lines(idx_dir):
+    # A notebook or script that only loads data imports Keras first here: TensorFlow's oneDNN and
+    # CUDA lines must stay out of its output, as they do for the CLIs.
+    code = ("from gan_tf import datasets; from pathlib import Path; "
+            f"datasets.DEBIAN_FASHION_DIR = Path({str(idx_dir)!r}); print(datasets.load('fashion').images.shape)")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(env, PYTHONPATH=str(Path(__file__).parents[1])))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(200, 28, 28, 1)"
+    assert done.stderr == ""
 
 
 def test_idx_directory_loads_images_and_labels(idx_dir):
