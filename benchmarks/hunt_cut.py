@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import typing
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -44,9 +42,9 @@ class Scored(typing.NamedTuple):
 def open_scored(run, folder_dir) -> Scored:
     """The run's model and cut, and its validation reals' scores: from decision.json (runs since
     the adaptive cut), else the run's own split of `folder_dir` rebuilt from its seed and predicted."""
-    from plain_cnn import quiet_keras
+    from gradient_hunt.runtime import import_keras
 
-    keras = quiet_keras()
+    keras = import_keras()
     import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files

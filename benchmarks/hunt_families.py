@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -33,9 +32,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gradient_hunt.runtime import import_keras
+
 sys.path.insert(0, str(Path(__file__).parent))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from plain_cnn import plain_cnn_probabilities, quiet_keras  # noqa: E402
+from plain_cnn import plain_cnn_probabilities  # noqa: E402
 from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -75,7 +75,7 @@ def real_images(dataset):
 
 
 def autoencoder(kind, latent=32):
-    keras = quiet_keras()
+    keras = import_keras()
     from keras import layers
 
     x = inp = keras.Input((28, 28, 1))
@@ -95,7 +95,7 @@ def autoencoder(kind, latent=32):
 
 
 def vae_samples(fit_images, n, seed, latent=16, epochs=15):
-    keras = quiet_keras()
+    keras = import_keras()
     import tensorflow as tf
     from keras import layers
 
@@ -143,7 +143,7 @@ def make_fakes(dataset, family, real, root):
         drawn = np.clip(drawn * 255 + 0.5, 0, 255).astype(np.uint8)
         fakes = {"train": drawn[:N_TRAIN], "test": drawn[N_TRAIN:]}
     else:
-        keras = quiet_keras()
+        keras = import_keras()
         keras.utils.set_random_seed(0)
         model = autoencoder(family.split("-")[1])
         model.fit(real["fit"][..., None] / 255.0, real["fit"][..., None] / 255.0, epochs=5, batch_size=128, verbose=0)

@@ -31,8 +31,10 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from gradient_hunt.runtime import import_keras
+
 sys.path.insert(0, str(Path(__file__).parent))
-from plain_cnn import plain_cnn_probabilities, quiet_keras  # noqa: E402
+from plain_cnn import plain_cnn_probabilities  # noqa: E402
 from variants import add_tried, add_try_option  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -137,7 +139,7 @@ def score_submission(path: Path, truth: dict):
 
 def test_auc(run: Path, folder: Path, truth: dict):
     """ROC AUC of the run's P(Real) on the labelled test files (in this process, with the run's model)."""
-    keras = quiet_keras()
+    keras = import_keras()
     import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files

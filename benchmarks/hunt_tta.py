@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from hunt_real import test_paths  # noqa: E402
 
@@ -42,9 +40,9 @@ def main():
     p.add_argument("--variant", default="defaults", help="the run-name suffix of the variant to score")
     args = p.parse_args()
 
-    from plain_cnn import quiet_keras
+    from gradient_hunt.runtime import import_keras
 
-    keras = quiet_keras()
+    keras = import_keras()
     import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files

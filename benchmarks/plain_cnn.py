@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from gradient_hunt.runtime import import_keras
+
 SIZE = 128
 
 
@@ -24,18 +26,8 @@ def load(paths, size=SIZE):
     return np.stack([one(p) for p in paths])
 
 
-def quiet_keras():
-    """Keras, with TensorFlow imported without its start-up log lines, as the CLIs import it."""
-    from gradient_hunt.runtime import import_tensorflow
-
-    import_tensorflow()
-    import keras
-
-    return keras
-
-
 def plain_cnn_probabilities(train_paths, train_labels, test_paths, seed=0, epochs=10, size=SIZE):
-    keras = quiet_keras()
+    keras = import_keras()
     from keras import layers
 
     keras.utils.set_random_seed(seed)
