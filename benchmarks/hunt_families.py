@@ -13,8 +13,9 @@ Generator families (each trained here on the dataset's real images):
   ae-bilinear     the same with bilinear upsampling + conv
 Train = 2,000 real + 2,000 fakes of the training family. With `--tune MINUTES` instead:
 Train/AI holds two families in sub-folders (dcgan, dense; 1,000 each), `hunt-tune` searches
-with one of them held out as its validation (leave-one-generator-out), and the tuned and the
-untuned detector are scored on the four families neither the search nor training saw. Test = 1,000 held-out real images +
+with one of them held out as its validation (leave-one-generator-out; `--tuner random` trains
+every trial its full 15 epochs), and the tuned and the untuned detector are scored on the four
+families neither the search nor training saw. Test = 1,000 held-out real images +
 500 fakes of every family; each family's score is the balanced accuracy of (its fakes, the
 real test images). Fashion-MNIST comes from Debian's `dataset-fashion-mnist` offline
 (`apt-get install dataset-fashion-mnist`). Steps whose outputs exist are skipped.
@@ -185,14 +186,19 @@ def two_family_folder(root, dataset, real, fakes, families=("dcgan", "dense")):
     return folder
 
 
-def tuned_vs_untuned(root, dataset, folder, minutes, seed, results, log):
-    """hunt-tune on the two-family folder, then the tuned and untuned detectors on unseen families."""
-    tune = root / dataset / f"tune-{minutes:g}min"
+def tuned_vs_untuned(root, dataset, folder, minutes, seed, results, log, tuner="hyperband"):
+    """hunt-tune on the two-family folder, then the tuned and untuned detectors on unseen families.
+    One search per budget and tuner (its seed is the first run's); each seed retrains both."""
+    search = f"{minutes:g} min search" + ("" if tuner == "hyperband" else f", {tuner}")
+    tune = root / dataset / (f"tune-{minutes:g}min" + ("" if tuner == "hyperband" else f"-{tuner}"))
     if not (tune / "best_hparams.json").exists():
-        sh(BIN / "hunt-tune", folder, "--run", tune, "--budget-minutes", minutes, "--seed", seed)
+        # Random search trains every trial for the full 15 epochs: no trial is ranked on 2 epochs.
+        trials = ["--trials", 200] if tuner == "random" else []
+        sh(BIN / "hunt-tune", folder, "--run", tune, "--budget-minutes", minutes, "--seed", seed, "--tuner", tuner,
+           *trials)
     seen = ("dcgan", "dense")
     for variant, extra in (("untuned", []), ("tuned", ["--hparams", tune / "best_hparams.json"])):
-        key = dict(dataset=dataset, train_family="+".join(seen), variant=f"{variant} ({minutes:g} min search)",
+        key = dict(dataset=dataset, train_family="+".join(seen), variant=f"{variant} ({search})",
                    seed=seed)
         if any(all(r.get(k) == v for k, v in key.items()) for r in results):
             continue
@@ -235,6 +241,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")
+    p.add_argument("--tuner", choices=["hyperband", "random"], default="hyperband",
+                   help="--tune's search (random: every trial 15 epochs, until the budget)")
     add_try_option(p)
     args = p.parse_args()
     add_tried(args, VARIANTS)
@@ -246,7 +254,7 @@ def main():
         fakes = {family: make_fakes(dataset, family, real, args.root) for family in FAMILIES}
         if args.tune:
             folder = two_family_folder(args.root, dataset, real, fakes)
-            tuned_vs_untuned(args.root, dataset, folder, args.tune, args.seed, results, log)
+            tuned_vs_untuned(args.root, dataset, folder, args.tune, args.seed, results, log, args.tuner)
             continue
         folder = detector_folder(args.root, dataset, args.train_family, real, fakes)
         for variant in args.variants:
