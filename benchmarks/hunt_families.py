@@ -236,11 +236,13 @@ def main():
     p.add_argument("--root", default="runs/hunt-families", type=Path)
     p.add_argument("--datasets", nargs="+", default=["mnist5k", "fashion"])
     p.add_argument("--train-family", default="dcgan", choices=FAMILIES)
-    p.add_argument("--variants", nargs="+", default=[*VARIANTS, "plain CNN"],
+    p.add_argument("--variants", nargs="*", default=[*VARIANTS, "plain CNN"],
                    help="(default: all, the defaults first; `defaults` is what make train-cnn runs, adaptive cut included)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")
+    p.add_argument("--two-families", action="store_true",
+                   help="train the variants on the --tune folder (Train/AI/dcgan, Train/AI/dense) instead of one family")
     p.add_argument("--tuner", choices=["hyperband", "random"], default="hyperband",
                    help="--tune's search (random: every trial 15 epochs, until the budget)")
     add_try_option(p)
@@ -256,25 +258,29 @@ def main():
             folder = two_family_folder(args.root, dataset, real, fakes)
             tuned_vs_untuned(args.root, dataset, folder, args.tune, args.seed, results, log, args.tuner)
             continue
-        folder = detector_folder(args.root, dataset, args.train_family, real, fakes)
+        seen = ("dcgan", "dense") if args.two_families else (args.train_family,)
+        if args.two_families:
+            folder = two_family_folder(args.root, dataset, real, fakes, seen)
+        else:
+            folder = detector_folder(args.root, dataset, args.train_family, real, fakes)
         for variant in args.variants:
-            key = dict(dataset=dataset, train_family=args.train_family, variant=variant, seed=args.seed)
+            key = dict(dataset=dataset, train_family="+".join(seen), variant=variant, seed=args.seed)
             if any(all(r.get(k) == v for k, v in key.items()) for r in results):
                 continue
             start = time.time()
             if variant == "plain CNN":
                 test = sorted((folder / "Test").iterdir())
                 train = [(p, 1) for p in sorted((folder / "Train" / "Real").iterdir())]
-                train += [(p, 0) for p in sorted((folder / "Train" / "AI").iterdir())]
+                train += [(p, 0) for p in sorted((folder / "Train" / "AI").rglob("*.png"))]
                 probs = plain_cnn_probabilities([p for p, _ in train], [y for _, y in train], test, args.seed, size=32)
                 predicted = {p.stem: "Real" if q >= 0.5 else "AI" for p, q in zip(test, probs)}
             else:
-                run = args.root / dataset / "detectors" / f"{args.train_family}-{variant.replace(' ', '-')}-s{args.seed}"
+                run = args.root / dataset / "detectors" / f"{key['train_family']}-{variant.replace(' ', '-')}-s{args.seed}"
                 sh(BIN / "hunt-tf", "train", folder, "--run", run, "--fresh", "--seed", args.seed, *VARIANTS[variant])
                 lines = (run / "submission.csv").read_text().strip().splitlines()[1:]
                 predicted = dict(line.split(",") for line in lines)
             row = {**key, **score(predicted), "seconds": round(time.time() - start, 1)}
-            record(row, [f for f in FAMILIES if f != args.train_family], results, log)
+            record(row, [f for f in FAMILIES if f not in seen], results, log)
     cols = ["real", *FAMILIES, "unseen mean", "unseen worst"]
     print("\n| dataset | trained on | variant | " + " | ".join(cols) + " |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in cols) + " |")
