@@ -306,7 +306,7 @@ def test_auto_extra_fakes_are_for_small_images_with_a_real_class():
     assert resolve("resample", 256, ["AI", "Real"]) == "resample"  # an explicit choice is kept
 
 
-def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_path):
+def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_path, capsys):
     import json
 
     from hunt_tf import cli
@@ -321,6 +321,7 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
             "--resize-mode", "crop", "--image-size", "16", "--input", "both", "--extra-fakes", "resample",
             "--members", "1"]
     assert cli.main(["train", str(data), "--run", str(run), *args]) == 0
+    assert "--validation random trains on every source" in capsys.readouterr().out  # the held-out one trains nothing
     config = json.loads((run / "config.json").read_text())
     assert (config["source_size"], config["image_size"]) == (40, 16)
     report = json.loads((run / "report" / "report.json").read_text())
