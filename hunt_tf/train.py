@@ -114,8 +114,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
           f"runtime: {runtime.describe()}")
     if held_out_source:
         print("note: the held-out source trains nothing here, so this run's validation says how the next unseen "
-              "generator will fare; a run with --validation random trains on every source and makes the better "
-              "submission (measured: BENCHMARKS.md, session 18)")
+              "generator will fare; for the submission, a run with --validation random trains on every source and "
+              "lets the adaptive cut move (better on unseen generators: BENCHMARKS.md, session 18)")
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
