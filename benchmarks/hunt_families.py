@@ -1,5 +1,5 @@
 """Cross-generator benchmark: a detector trained on ONE generator family, tested on families
-it never saw, on MNIST and on Fashion-MNIST: `make hunt-families`.
+it never saw, on MNIST and on Fashion-MNIST: `make hunt-bench`.
 
     .venv/bin/python benchmarks/hunt_families.py [--root runs/hunt-families] [--datasets mnist5k fashion]
                                                  [--train-family dcgan]
@@ -15,7 +15,8 @@ Train = 2,000 real + 2,000 fakes of the training family. With `--tune MINUTES` i
 Train/AI holds two families in sub-folders (dcgan, dense; 1,000 each), `hunt-tune` searches
 with one of them held out as its validation (leave-one-generator-out; `--tuner random` trains
 every trial its full 15 epochs), and the tuned and the untuned detector are scored on the four
-families neither the search nor training saw. Test = 1,000 held-out real images +
+families neither the search nor training saw. `--two-families` trains the variants on that
+folder instead of on one family. Test = 1,000 held-out real images +
 500 fakes of every family; each family's score is the balanced accuracy of (its fakes, the
 real test images). Fashion-MNIST comes from Debian's `dataset-fashion-mnist` offline
 (`apt-get install dataset-fashion-mnist`). Steps whose outputs exist are skipped.
@@ -59,6 +60,7 @@ VARIANTS = {
     "rgb, 2 convs + resample+noise fakes": ["--input", "rgb", "--extra-fakes", "resample+noise", "--convs", "2", *PINNED],
 }
 N_TRAIN, N_TEST_REAL, N_TEST_FAKE = 2000, 1000, 500
+TWO_FAMILIES = ("dcgan", "dense")  # --tune and --two-families: Train/AI holds 1,000 of each
 
 
 def sh(*args):
@@ -174,7 +176,7 @@ def detector_folder(root, dataset, train_family, real, fakes):
     return folder
 
 
-def two_family_folder(root, dataset, real, fakes, families=("dcgan", "dense")):
+def two_family_folder(root, dataset, real, fakes, families=TWO_FAMILIES):
     folder = root / dataset / f"data-{'-'.join(families)}"
     if not (folder / "Test").exists():
         write_pngs(folder / "Train" / "Real", real["train"], "real")
@@ -193,16 +195,17 @@ def tuned_vs_untuned(root, dataset, folder, minutes, seed, results, log, tuner="
     tune = root / dataset / (f"tune-{minutes:g}min" + ("" if tuner == "hyperband" else f"-{tuner}"))
     if not (tune / "best_hparams.json").exists():
         # Random search trains every trial for the full 15 epochs: no trial is ranked on 2 epochs.
+        # More trials than the budget fits, so the budget ends it (random's own cap is 12).
         trials = ["--trials", 200] if tuner == "random" else []
         sh(BIN / "hunt-tune", folder, "--run", tune, "--budget-minutes", minutes, "--seed", seed, "--tuner", tuner,
            *trials)
-    seen = ("dcgan", "dense")
+    seen = TWO_FAMILIES
     for variant, extra in (("untuned", []), ("tuned", ["--hparams", tune / "best_hparams.json"])):
         key = dict(dataset=dataset, train_family="+".join(seen), variant=f"{variant} ({search})",
                    seed=seed)
         if any(all(r.get(k) == v for k, v in key.items()) for r in results):
             continue
-        run = root / dataset / "detectors" / f"two-{variant}-s{seed}"
+        run = root / dataset / "detectors" / f"two-{variant}-{tune.name}-s{seed}"
         start = time.time()
         sh(BIN / "hunt-tf", "train", folder, "--run", run, "--fresh", "--seed", seed, *extra)
         lines = (run / "submission.csv").read_text().strip().splitlines()[1:]
@@ -242,11 +245,19 @@ def main():
     p.add_argument("--tune", type=float, default=0, metavar="MINUTES",
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")
     p.add_argument("--two-families", action="store_true",
-                   help="train the variants on the --tune folder (Train/AI/dcgan, Train/AI/dense) instead of one family")
+                   help="train the variants on the --tune folder (Train/AI/dcgan, Train/AI/dense) instead of one "
+                        "family; hunt-tf holds the DCGAN out as validation unless a variant says otherwise, while "
+                        "the plain CNN trains on both")
     p.add_argument("--tuner", choices=["hyperband", "random"], default="hyperband",
                    help="--tune's search (random: every trial 15 epochs, until the budget)")
     add_try_option(p)
     args = p.parse_args()
+    if args.tune and args.two_families:
+        p.error("--tune and --two-families are two different benchmarks: choose one")
+    if args.tuner != "hyperband" and not args.tune:
+        p.error("--tuner is --tune's search")
+    if args.two_families and args.train_family != "dcgan":
+        p.error("--two-families trains on the DCGAN and the MLP GAN; --train-family is for one family")
     add_tried(args, VARIANTS)
     log = args.root / "results.jsonl"
     args.root.mkdir(parents=True, exist_ok=True)
@@ -258,11 +269,10 @@ def main():
             folder = two_family_folder(args.root, dataset, real, fakes)
             tuned_vs_untuned(args.root, dataset, folder, args.tune, args.seed, results, log, args.tuner)
             continue
-        seen = ("dcgan", "dense") if args.two_families else (args.train_family,)
         if args.two_families:
-            folder = two_family_folder(args.root, dataset, real, fakes, seen)
+            seen, folder = TWO_FAMILIES, two_family_folder(args.root, dataset, real, fakes)
         else:
-            folder = detector_folder(args.root, dataset, args.train_family, real, fakes)
+            seen, folder = (args.train_family,), detector_folder(args.root, dataset, args.train_family, real, fakes)
         for variant in args.variants:
             key = dict(dataset=dataset, train_family="+".join(seen), variant=variant, seed=args.seed)
             if any(all(r.get(k) == v for k, v in key.items()) for r in results):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -201,7 +200,6 @@ def main():
     add_try_option(p)
     args = p.parse_args()
     add_tried(args, VARIANTS)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not (args.data / "gradient-hunt-r1").is_dir():
         sys.exit(f"{args.data} has no gradient-hunt-r1/ (pass --data)")
     log = args.root / "results.jsonl"

@@ -113,9 +113,9 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
           f"classes {folder.class_names}, {describe_input(config)}, decoded pixels in {decoded.where} | "
           f"runtime: {runtime.describe()}")
     if held_out_source:
-        print("note: the held-out source trains nothing here, so this run's validation says how the next unseen "
-              "generator will fare; for the submission, a run with --validation random trains on every source and "
-              "lets the adaptive cut move (better on unseen generators: BENCHMARKS.md, session 18)")
+        print("note: the held-out source trains nothing here; validation scores one generator this run never saw. "
+              "For the submission, a run with --validation random trains on every source (it caught unseen "
+              "generators better on a Fashion-MNIST folder: BENCHMARKS.md, session 18)")
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     if finished:
         print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")

@@ -49,9 +49,11 @@ def test_fashion_offline_without_debian_files_says_what_to_install(monkeypatch, 
 def test_loading_a_dataset_in_a_script_prints_no_tensorflow_start_up_lines(idx_dir):
     # A notebook or script that only loads data imports Keras first here: TensorFlow's oneDNN and
     # CUDA lines must stay out of its output, as they do for the CLIs.
-    code = ("from gan_tf import datasets; from pathlib import Path; "
-            f"datasets.DEBIAN_FASHION_DIR = Path({str(idx_dir)!r}); print(datasets.load('fashion').images.shape)")
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE")}
+    code = ("import sys; from gan_tf import datasets; from pathlib import Path; "
+            f"datasets.DEBIAN_FASHION_DIR = Path({str(idx_dir)!r}); print(datasets.load('fashion').images.shape); "
+            "assert 'tensorflow' in sys.modules")  # else the test would pass without TensorFlow ever loading
+    changes_output = ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE", "PYTHONWARNINGS")  # either way
+    env = {k: v for k, v in os.environ.items() if k not in changes_output}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(env, PYTHONPATH=str(Path(__file__).parents[1])))
     assert done.returncode == 0, done.stderr

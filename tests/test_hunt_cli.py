@@ -104,7 +104,9 @@ def test_tuned_hparams_are_picked_up_and_command_line_wins(trained, tmp_path, ca
     hp.write_text(json.dumps({"hparams": {"l2": 0.001, "dropout": 0.1, "kernel_size": 5}}))
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY, "--hparams", str(hp), "--dropout", "0.2"]) == 0
-    assert "using tuned hyperparameters" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "using tuned hyperparameters" in out
+    assert "held-out source" not in out  # one source per class: a random split, nothing held out
     config = json.loads((run / "config.json").read_text())
     assert (config["l2"], config["kernel_size"], config["dropout"], config["filters"]) == (0.001, 5, 0.2, 4)
 
