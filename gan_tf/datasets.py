@@ -89,10 +89,9 @@ def load_mnist() -> Dataset:
 
 
 def load_fashion() -> Dataset:
-    keras = import_keras()
-
-    if DEBIAN_FASHION_DIR.is_dir():
+    if DEBIAN_FASHION_DIR.is_dir():  # plain IDX files: no TensorFlow needed to read them
         return load_idx(DEBIAN_FASHION_DIR, "Fashion-MNIST (Debian dataset-fashion-mnist)")
+    keras = import_keras()
     try:
         return _keras_dataset(keras.datasets.fashion_mnist.load_data, "Fashion-MNIST (70,000 images)")
     except Exception as err:
