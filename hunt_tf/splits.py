@@ -58,13 +58,14 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
     class with several sources (sub-folders), the whole source nearest in size to the
     validation share is held out; classes with one source give a random share. Validation
     on a generator that training never saw is the only kind that says anything about the
-    next, unseen one. auto: source when any class has several sources, else random.
+    next, unseen one. auto: source when any class has several sources, else random (what a
+    search validates on; `hunt-tf train` resolves auto itself: hunt_tf.train.held_out_estimate).
     """
     if validation not in VALIDATIONS:
         raise DataError(f"unknown validation {validation!r}; choose from {', '.join(VALIDATIONS)}")
     labels = np.asarray(labels)
     origin = np.array(sources(folder)) if val_split > 0 else np.array([""] * len(labels))
-    several = [c for c in np.unique(labels) if len(set(origin[labels == c])) > 1]
+    several = _several_sources(origin, labels)
     if validation == "random" or not several:
         if validation == "source":
             raise DataError("--validation source needs sub-folders (one per generator or source) in a class folder, "
@@ -86,6 +87,16 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
         notes.append(f"{folder.class_names[c]}/{out or '(top level)'}")
     how = f"held-out source(s) {', '.join(notes)} (leave-one-generator-out); random {val_split:.0%} of other classes"
     return ValidationSplit(np.array(sorted(rest)), np.array(sorted(held)), how, True)
+
+
+def has_sources(folder, labels=None) -> bool:
+    """Whether some class folder holds several sources (sub-folders): what --validation auto holds one of out."""
+    labels = np.asarray(folder.labels if labels is None else labels)
+    return bool(_several_sources(np.array(sources(folder)), labels))
+
+
+def _several_sources(origin, labels) -> list:
+    return [c for c in np.unique(labels) if len(set(origin[labels == c])) > 1]
 
 
 def decode_training_images(folder, image_size, resize_mode):

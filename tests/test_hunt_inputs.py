@@ -237,6 +237,21 @@ def test_source_validation_without_sources_is_a_clear_error(tmp_path):
         validation_split(folder, folder.labels, 0.2, 0, validation="source")
 
 
+def test_validation_source_trains_one_run_without_the_held_out_generator_and_says_so(tmp_path, capsys):
+    import json
+
+    from hunt_tf import cli
+
+    data = source_folder(tmp_path / "data", size=8)
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), "--validation", "source", "--epochs", "1",
+                     "--batch-size", "8", "--filters", "4", "--depth", "1", "--precision", "float32"]) == 0
+    assert "also trains the submission's model on every source" in capsys.readouterr().out
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert "leave-one-generator-out" in report["validation"] and "held_out" not in report
+    assert report["threshold"] == 0.5 and not (run / "held-out").exists()
+
+
 def test_resample_fakes_keep_content_add_traces_and_join_training_only():
     from gradient_hunt.settings import SettingsError
     from hunt_tf.extra_fakes import add_extra_fakes, made
@@ -321,13 +336,23 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
             "--resize-mode", "crop", "--image-size", "16", "--input", "both", "--extra-fakes", "resample",
             "--members", "1"]
     assert cli.main(["train", str(data), "--run", str(run), *args]) == 0
-    assert "--validation random trains on every source" in capsys.readouterr().out  # the held-out one trains nothing
+    out = capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
     assert (config["source_size"], config["image_size"]) == (40, 16)
+    # Generator sub-folders: the submission's model trains on every source; RUN/held-out trains
+    # one network without one of them, for the estimate on a generator training never saw.
     report = json.loads((run / "report" / "report.json").read_text())
-    assert "leave-one-generator-out" in report["validation"]
+    assert report["validation"].startswith("random") and report["n_validation"] == 11 and "submission" in report
+    held = report["held_out"]
+    assert "leave-one-generator-out" in held["validation"] and held["n_validation"] == 15  # 10 of one source + 5 real
+    assert held["run"] == str(run / "held-out") and "held-out source: accuracy" in out
+    assert json.loads((run / "held-out" / "config.json").read_text())["members"] == 1
+    assert not (run / "held-out" / "submission.csv").exists()  # the estimate predicts nothing
     # no cut is fitted to a held-out generator: it would describe that generator only
-    assert report["threshold"] == 0.5 and json.loads((run / "decision.json").read_text())["threshold"] == 0.5
+    assert held["threshold"] == 0.5 and json.loads((run / "held-out" / "decision.json").read_text())["threshold"] == 0.5
+    assert cli.main(["train", str(data), "--run", str(run), *args]) == 0  # again: both re-reported, none retrained
+    assert capsys.readouterr().out.count("already holds this trained run") == 2
+    assert json.loads((run / "report" / "report.json").read_text())["held_out"] == held
     assert (run / "report" / "explain.png").exists()
     assert cli.main(["predict", "--run", str(run), "--images", str(data / "Test"), "--out", str(tmp_path / "p.csv")]) == 0
     assert read_rows(tmp_path / "p.csv") == read_rows(run / "submission.csv")  # tiles: the same answer twice
