@@ -4,3 +4,8 @@
     gan-tf sample --run runs/gan --n 64 --out samples/
     gan-tf evaluate --run runs/gan
 """
+
+from gradient_hunt.runtime import quiet_tensorflow_imports
+
+quiet_tensorflow_imports()  # before any module here imports Keras
+

@@ -14,3 +14,8 @@
 
 Nothing here imports gan_tf, hunt_tf or tuning.
 """
+
+from gradient_hunt.runtime import quiet_tensorflow_imports
+
+quiet_tensorflow_imports()  # before any module here imports Keras
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.machinery
 import logging
 import os
 import sys
@@ -57,17 +58,54 @@ def import_tensorflow():
     """Import TensorFlow without its wall of start-up log lines (GRADIENT_HUNT_VERBOSE=1 shows them)."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    verbose = os.environ.get("GRADIENT_HUNT_VERBOSE") == "1"
-    if not verbose:
-        # 3 also hides C++ "E" lines that are not errors for us (e.g. grappler remapper notices).
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    ctx = contextlib.nullcontext() if verbose else _silenced_stderr()
-    with ctx:
-        import tensorflow as tf
-    if not verbose:
-        tf.get_logger().setLevel(logging.ERROR)
-        logging.getLogger("absl").setLevel(logging.ERROR)
+    quiet_tensorflow_imports()
+    import tensorflow as tf
+
     return tf
+
+
+def quiet_tensorflow_imports():
+    """Make this process's first `import tensorflow`, whoever asks (Keras too), as quiet as
+    import_tensorflow. Each package calls it in its __init__, so `import hunt_tf.train` in a
+    notebook, whose first line is `import keras`, prints nothing either."""
+    if "tensorflow" in sys.modules or os.environ.get("GRADIENT_HUNT_VERBOSE") == "1":
+        return
+    # 3 also hides C++ "E" lines that are not errors for us (e.g. grappler remapper notices).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+class _QuietTensorFlowFinder:
+    """Finds `tensorflow` where Python would, and hands its loader to _QuietLoader; used once."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec  # None: the finders after this one look, as if it were not there
+
+
+class _QuietLoader:
+    """TensorFlow's own loader, run with fd 2 held back (_silenced_stderr); anything else is its."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _silenced_stderr():
+            self._loader.exec_module(module)
+        module.get_logger().setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
 
 
 def import_keras():

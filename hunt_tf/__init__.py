@@ -4,3 +4,8 @@
     hunt-tf train DATA --run runs/hunt       # model.keras, submission.csv, report/
     hunt-tf predict --run runs/hunt --images DIR --out submission.csv
 """
+
+from gradient_hunt.runtime import quiet_tensorflow_imports
+
+quiet_tensorflow_imports()  # before any module here imports Keras
+

@@ -78,3 +78,21 @@ def test_gan_trains_under_mixed_precision(policy):
     history = gan.fit(real_batch(16), batch_size=8, epochs=1, verbose=0, shuffle=False)
     assert all(np.isfinite(v[0]) for v in history.history.values())
     assert gan.generator.layers[-1].compute_dtype == "float32"  # the image leaves in float32
+
+
+def test_importing_any_package_module_keeps_tensorflow_start_up_lines_off_stderr():
+    # A notebook imports modules whose first line is `import keras`: each package's __init__ makes
+    # that first TensorFlow import as quiet as the CLIs', and TensorFlow still loads and works.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, hunt_tf.train, gan_tf.gan, tuning.hypermodel, gradient_hunt.nan_guard; "
+            "import tensorflow as tf; assert tf.reduce_sum(tf.ones(3)).numpy() == 3; "
+            "assert sys.modules['tensorflow'].__spec__.name == 'tensorflow'; print('ok')")
+    changes_output = ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE", "PYTHONWARNINGS")
+    env = {k: v for k, v in os.environ.items() if k not in changes_output}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(env, PYTHONPATH=str(Path(__file__).parents[1])), cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok" and done.stderr == ""
