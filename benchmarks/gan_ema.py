@@ -19,14 +19,15 @@ import json
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from gan_tf import datasets, train
 from gan_tf.config import GANConfig
 from gan_tf.quality import Judge
 from gradient_hunt.precision import cpu_model
-from gradient_hunt.runtime import configure
+from gradient_hunt.runtime import configure, import_keras
+
+keras = import_keras()  # quietly: Keras' own import would print TensorFlow's start-up lines
 
 
 def warmed_up(decay, warmup, step):
