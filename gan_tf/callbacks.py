@@ -1,4 +1,4 @@
-"""Callbacks for GAN training: sample grids, quality metrics, checkpoints (and the core's NaN guard).
+"""Callbacks for GAN training: sample grids, quality metrics, checkpoints (and the core's NaN guard and time limit).
 
 All of them write into the run directory (PNG, CSV, TensorBoard event files) so a run
 can be watched live with `make tensorboard` and picked up again after a crash.
@@ -19,6 +19,7 @@ from gan_tf.gan import generate_images
 from gradient_hunt.atomic import atomic_write, save_model
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.runtime import import_tensorflow
+from gradient_hunt.time_limit import TimeLimit
 
 __all__ = ["NaNGuard", "SampleGrid", "QualityMetrics", "Checkpoint", "TimeLimit", "image_grid", "save_png"]
 
@@ -172,31 +173,3 @@ class Checkpoint(keras.callbacks.Callback):
         self.seconds.assign(self.elapsed())
         self.manager.save(checkpoint_number=epoch + 1)
         save_model(self.model.sampler, self.run_dir / "generator.keras")
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stop at the end of the first epoch that ends `seconds` after this call to `fit` began
-    (quality measurements included); the epoch is checkpointed and measured first. Per call, so
-    running a stopped run again with --resume trains on for another `seconds`.
-
-    Across workers, `agree(past)` returns the chief's answer on every worker (an all-reduce each
-    epoch): each worker's own clock would stop it at an epoch of its own, and the others would
-    then wait forever for its next step."""
-
-    def __init__(self, seconds, clock=time.monotonic, agree=None):
-        super().__init__()
-        self.seconds, self.clock, self.agree = seconds, clock, agree
-        self.stopped_at = None
-
-    def on_train_begin(self, logs=None):
-        self.start = self.clock()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.seconds:
-            return
-        past = self.clock() - self.start >= self.seconds
-        if self.agree is not None:
-            past = self.agree(past)
-        if past:
-            self.stopped_at = epoch + 1
-            self.model.stop_training = True

@@ -9,6 +9,7 @@
     rundir     run directories that continue only with the settings they were made with
     images     decoding any image file by content, within a memory budget
     nan_guard  stop fit at the first non-finite loss
+    time_limit stop fit at the first epoch end past a number of seconds
     cache      ~/.cache/gradient-hunt
     demo       `make demo`: GAN -> hunt folder -> tune -> CNN -> score
 

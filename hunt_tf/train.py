@@ -31,6 +31,7 @@ from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
+from gradient_hunt.time_limit import TimeLimit
 from hunt_tf import audit, ensemble, extra_fakes, files
 from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
 from hunt_tf.averaging import WeightAverage, averages, first_averaged_epoch
@@ -46,11 +47,12 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, has_sources, validation_split
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
+ESTIMATE_LIMIT_S = ensemble.AUTO_BUDGET_S / 2  # its network's training time at most (an epoch's end past it)
 
 
-def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, logs=None):
+def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, logs=None, time_limit=0):
     """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging;
-    TensorBoard writes to `logs` (default run_dir/logs)."""
+    TensorBoard writes to `logs` (default run_dir/logs); `time_limit` seconds end fit (0: none)."""
     averaging = averages(config.average)
     # An interrupted fit resumes from backup/. Averaging keeps it until model.keras is saved
     # (`fit` removes it): the average and its BatchNorm pass come after fit's own end.
@@ -67,16 +69,19 @@ def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, lo
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),  # a resumed run appends
         NaNGuard(),
     ]
+    if time_limit:
+        cbs.append(TimeLimit(time_limit))
     if config.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.3, patience=2))
     return cbs
 
 
 def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=None, fresh=False, ids="stem",
-          predict=True) -> dict:
-    """Scan, audit, split, fit, report, predict (unless `predict` is False). Returns the
-    validation report; with generator sub-folders and --validation auto, under "held_out" the
-    estimate on a generator that training never saw (held_out_estimate)."""
+          predict=True, time_limit=0) -> dict:
+    """Scan, audit, split, fit (each network for at most `time_limit` seconds, 0: no limit),
+    report, predict (unless `predict` is False). Returns the validation report; with generator
+    sub-folders and --validation auto, under "held_out" the estimate on a generator that
+    training never saw (held_out_estimate)."""
     asked = resolve_config(dict(settings or {}), hparams)
     check_strategy(asked.strategy)  # before the run directory is written
     run_dir, worker_dir = Path(run_dir), None
@@ -142,7 +147,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # The training rows are copied out of memory mode's decoded folder: let go of the whole,
         # the largest thing a run holds, before fit.
         del decoded
-        model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose)
+        model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose,
+                    time_limit)
         del train
     if worker_dir is not None:
         shutil.rmtree(worker_dir, ignore_errors=True)
@@ -201,12 +207,18 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh) -> d
     The submission's model is not this one: it trains on every source. On a Fashion-MNIST folder
     with two generators, that caught four unseen families at 0.811 against 0.656 for the model
     trained without one (3 seeds, BENCHMARKS.md, session 18); the gain came through the adaptive
-    cut, which moved in every run trained on all sources and in none trained without one. The
-    estimate costs one more network's training time."""
+    cut, which moved in every run trained on all sources and in none trained without one.
+
+    The estimate costs one more network's training, for at most ESTIMATE_LIMIT_S: on large
+    folders one network takes most of the ensemble's budget (288 s for 1,000 images of 256-512
+    px, BENCHMARKS.md session 15), and a second whole one would leave `make train-cnn` little
+    headroom under 10 minutes."""
     where = Path(run_dir) / HELD_OUT
-    print(f"held-out estimate: one network trained without one source and scored on it, in {where}")
+    print(f"held-out estimate: one network trained without one source (at most {ESTIMATE_LIMIT_S:.0f} s) and "
+          f"scored on it, in {where}")
     asked = {**(settings or {}), "validation": "source", "members": 1}
-    report = train(data_dir, where, asked, hparams, verbose=verbose, fresh=fresh, predict=False)
+    report = train(data_dir, where, asked, hparams, verbose=verbose, fresh=fresh, predict=False,
+                   time_limit=ESTIMATE_LIMIT_S)
     kept = ("validation", "n_validation", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
             "threshold")
     return {"run": str(where), **{k: report[k] for k in kept if k in report}}
@@ -225,7 +237,7 @@ def describe_input(config) -> str:
     return f"{sizes}, {config.input} input{blocks}{extra}{members}"
 
 
-def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
+def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None, time_limit=0):
     """Train the config's members (hunt_tf.ensemble) on TrainingRows and validation (pixels,
     labels); the model, or the members combined into one, is saved as model.keras.
 
@@ -234,7 +246,7 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     its training seconds go to members/seconds.json, and a resumed run reloads the members
     recorded there, resumes one that has a backup, and starts any other afresh."""
     if config.members == 1:
-        return fit_member(config, runtime, run_dir, train, validation, num_classes, verbose)
+        return fit_member(config, runtime, run_dir, train, validation, num_classes, verbose, time_limit=time_limit)
     record = run_dir / "members" / "seconds.json"
     seconds = json.loads(record.read_text()) if record.exists() else []
     across = config.strategy == "multi-worker"
@@ -264,7 +276,8 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
         keras.utils.set_random_seed(config.seed + k)  # initial weights too: a resumed member restarts alike
         start = time.perf_counter()
         models.append(fit_member(dataclasses.replace(config, seed=config.seed + k), runtime, member_dir, train,
-                                 validation, num_classes, verbose, logs=run_dir / "logs" / f"member{k}"))
+                                 validation, num_classes, verbose, logs=run_dir / "logs" / f"member{k}",
+                                 time_limit=time_limit))
         seconds.append(round(time.perf_counter() - start, 1))
         write_json(record, seconds)
     if len(models) > 1:
@@ -274,9 +287,10 @@ def fit(config, runtime, run_dir, train, validation, num_classes, verbose=None):
     return model
 
 
-def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose=None, logs=None):
+def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose=None, logs=None, time_limit=0):
     """model.fit of one network on TrainingRows and validation (pixels, labels), with the run's
-    callbacks (TensorBoard into `logs`, default run_dir/logs); the network is saved as run_dir/model.keras."""
+    callbacks (TensorBoard into `logs`, default run_dir/logs), for at most `time_limit` seconds
+    (0: no limit); the network is saved as run_dir/model.keras."""
     if config.epochs < 1 or config.patience < 1:  # 0 means "from the data": train() resolves it first
         raise ValueError(f"unresolved epochs {config.epochs} or patience {config.patience}")
     val_pixels, val_labels = validation
@@ -287,7 +301,7 @@ def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose
     steps = math.ceil(len(train_labels) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)
-    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds, logs)
+    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds, logs, time_limit)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     weights = class_weights(train_labels, num_classes) if config.class_weights else None
@@ -295,6 +309,9 @@ def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose
               verbose=verbose, shuffle=False)  # the pipeline shuffles
     if next(c for c in cbs if isinstance(c, NaNGuard)).tripped:
         raise RunError(f"training diverged (NaN loss); try a lower --learning-rate, or --fresh in {run_dir}")
+    stopped = next((c.stopped_at for c in cbs if isinstance(c, TimeLimit)), None)
+    if stopped:
+        print(f"time limit: stopped after epoch {stopped} of {config.epochs} ({time_limit:.0f} s)")
     save_model(model, run_dir / "model.keras")
     shutil.rmtree(run_dir / "backup", ignore_errors=True)  # kept by averaging until now
     return model

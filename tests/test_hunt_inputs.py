@@ -321,10 +321,13 @@ def test_auto_extra_fakes_are_for_small_images_with_a_real_class():
     assert resolve("resample", 256, ["AI", "Real"]) == "resample"  # an explicit choice is kept
 
 
-def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_path, capsys):
+def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_path, capsys, monkeypatch):
     import json
 
     from hunt_tf import cli
+    from hunt_tf import train as hunt_train
+
+    monkeypatch.setattr(hunt_train, "ESTIMATE_LIMIT_S", 1e-6)  # the estimate's network: one epoch, the limit then past
     from tests.conftest import read_rows
 
     data = source_folder(tmp_path / "data", size=40)
@@ -347,6 +350,9 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
     assert "leave-one-generator-out" in held["validation"] and held["n_validation"] == 15  # 10 of one source + 5 real
     assert held["run"] == str(run / "held-out") and "held-out source: accuracy" in out
     assert json.loads((run / "held-out" / "config.json").read_text())["members"] == 1
+    assert "time limit: stopped after epoch 1 of 2" in out
+    assert len((run / "held-out" / "history.csv").read_text().splitlines()) == 2  # a header and 1 epoch
+    assert len((run / "history.csv").read_text().splitlines()) == 3  # the submission's network: 2 epochs, no limit
     assert not (run / "held-out" / "submission.csv").exists()  # the estimate predicts nothing
     # no cut is fitted to a held-out generator: it would describe that generator only
     assert held["threshold"] == 0.5 and json.loads((run / "held-out" / "decision.json").read_text())["threshold"] == 0.5
