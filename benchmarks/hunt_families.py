@@ -277,7 +277,7 @@ def main():
             key = dict(dataset=dataset, train_family="+".join(seen), variant=variant, seed=args.seed)
             if any(all(r.get(k) == v for k, v in key.items()) for r in results):
                 continue
-            start = time.time()
+            start, held = time.time(), None
             if variant == "plain CNN":
                 test = sorted((folder / "Test").iterdir())
                 train = [(p, 1) for p in sorted((folder / "Train" / "Real").iterdir())]
@@ -292,7 +292,7 @@ def main():
                 # With sub-folders the run estimates itself on a generator it never saw: keep it beside the truth.
                 held = json.loads((run / "report" / "report.json").read_text()).get("held_out")
             row = {**key, **score(predicted), "seconds": round(time.time() - start, 1)}
-            if variant != "plain CNN" and held:
+            if held:
                 row["held-out estimate"] = round(held["accuracy"], 4)
             record(row, [f for f in FAMILIES if f not in seen], results, log)
     cols = ["real", *FAMILIES, "unseen mean", "unseen worst"]

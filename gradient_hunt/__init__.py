@@ -19,4 +19,3 @@ Nothing here imports gan_tf, hunt_tf or tuning.
 from gradient_hunt.runtime import quiet_tensorflow_imports
 
 quiet_tensorflow_imports()  # before any module here imports Keras
-

@@ -77,16 +77,16 @@ def quiet_tensorflow_imports():
 
 
 class _QuietTensorFlowFinder:
-    """Finds `tensorflow` where Python would, and hands its loader to _QuietLoader; used once."""
+    """Finds `tensorflow` where Python would, and hands its loader to _QuietLoader; for any other
+    module, or once TensorFlow is loaded, it finds nothing and the finders after it look."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or name in sys.modules:
             return None
-        sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
-        return spec  # None: the finders after this one look, as if it were not there
+        return spec
 
 
 class _QuietLoader:
@@ -96,6 +96,8 @@ class _QuietLoader:
         self._loader = loader
 
     def __getattr__(self, name):
+        if name == "_loader":  # a copy without it: no endless lookup
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
     def create_module(self, spec):

@@ -8,4 +8,3 @@
 from gradient_hunt.runtime import quiet_tensorflow_imports
 
 quiet_tensorflow_imports()  # before any module here imports Keras
-

@@ -89,10 +89,9 @@ def validation_split(folder, labels, val_split, seed, validation="auto"):
     return ValidationSplit(np.array(sorted(rest)), np.array(sorted(held)), how, True)
 
 
-def has_sources(folder, labels=None) -> bool:
+def has_sources(folder) -> bool:
     """Whether some class folder holds several sources (sub-folders): what --validation auto holds one of out."""
-    labels = np.asarray(folder.labels if labels is None else labels)
-    return bool(_several_sources(np.array(sources(folder)), labels))
+    return bool(_several_sources(np.array(sources(folder)), np.asarray(folder.labels)))
 
 
 def _several_sources(origin, labels) -> list:

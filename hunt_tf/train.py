@@ -15,6 +15,7 @@ and data resumes a crashed run, or re-predicts a finished one; anything else is 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import json
 import math
@@ -28,6 +29,7 @@ import numpy as np
 
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.errors import UserError
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
@@ -91,8 +93,9 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # run, and reports and predicts. The others keep their checkpoints in a scratch directory.
         worker_dir = run_dir = multi_worker.scratch_dir(run_dir)
     folder = files.scan(data_dir)
-    test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
-    audit.warn_if_shortcut(folder)
+    if predict:  # the estimate's run predicts nothing, and the run that called it has checked both
+        test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
+        audit.warn_if_shortcut(folder)
     # Generator sub-folders and auto: the submission's model trains on every source (a random
     # split), and a second run holding one out gives the honest estimate (held_out_estimate).
     estimate = asked.validation == "auto" and asked.val_split > 0 and not across and has_sources(folder)
@@ -134,11 +137,14 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
           f"runtime: {runtime.describe()}")
     if held_out_source and predict:
         print("note: the held-out source trains nothing here; validation scores one generator this run never saw. "
-              "--validation auto (the default; not across workers) also trains the submission's model on every "
-              "source (it caught unseen generators better on a Fashion-MNIST folder: BENCHMARKS.md, session 18)")
+              + ("Across workers auto holds one out; --validation random" if across else
+                 "--validation auto (the default) also")
+              + " trains the submission's model on every source (it caught unseen generators better on a "
+              "Fashion-MNIST folder: BENCHMARKS.md, sessions 18-19)")
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     if finished:
-        print(f"{run_dir} already holds this trained run: reporting and predicting again (--fresh retrains)")
+        again = "reporting and predicting again" if predict else "reporting again"
+        print(f"{run_dir} already holds this trained run: {again} (--fresh retrains)")
         del decoded
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
@@ -189,27 +195,33 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                       "submission_threshold": adapted.threshold if adapted else predicted.threshold,
                       "submission_log_odds_cut": adapted.score if adapted else None,
                       "submission_cut": adapted.note if adapted else "validation's"}
+        if len(val_idx):  # the report on disk says which cut the submission was decided at
+            write_json(run_dir / "report" / "report.json", {**report, **submission})
         report.update(submission)
     if estimate:
-        del model, val_pixels  # the estimate trains a network of its own
-        report["held_out"] = held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh)
-    if len(val_idx) and (folder.test and predict or estimate):
-        # the report on disk says which cut the submission was decided at, and the held-out estimate
-        write_json(run_dir / "report" / "report.json", report)
+        del model, val_pixels  # the estimate trains a network of its own: let this one go first
+        gc.collect()
+        held = held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh)
+        if held:
+            report["held_out"] = held
+            write_json(run_dir / "report" / "report.json", report)
     return report
 
 
-def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh) -> dict:
+def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh) -> dict | None:
     """What the detector scores on a generator it never saw: one network trained in RUN/held-out
     with one source held out (leave-one-generator-out) and validated on it, at a cut of 0.5;
-    nothing predicted. Returns its report's metrics and where the run is.
+    nothing predicted. Returns its report's metrics and where the run is; None, having said why,
+    when that run cannot be made (the submission is already written).
 
     The submission's model is not this one: it trains on every source. On a Fashion-MNIST folder
-    with two generators, that caught four unseen families at 0.811 against 0.656 for the model
-    trained without one (3 seeds, BENCHMARKS.md, session 18); the gain came through the adaptive
-    cut, which moved in every run trained on all sources and in none trained without one.
+    with two generators, that caught four unseen families at 0.818 against 0.656 for the model
+    trained without one (3 seeds each, BENCHMARKS.md, sessions 19 and 18); the gain came through
+    the adaptive cut, which moved in every run trained on all sources and in none trained
+    without one.
 
-    The estimate costs one more network's training, for at most ESTIMATE_LIMIT_S: on large
+    The estimate costs a second decode of Train and one more network's training, stopped at the
+    first epoch end past ESTIMATE_LIMIT_S (a resumed estimate gets the limit afresh): on large
     folders one network takes most of the ensemble's budget (288 s for 1,000 images of 256-512
     px, BENCHMARKS.md session 15), and a second whole one would leave `make train-cnn` little
     headroom under 10 minutes."""
@@ -217,8 +229,12 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh) -> d
     print(f"held-out estimate: one network trained without one source (at most {ESTIMATE_LIMIT_S:.0f} s) and "
           f"scored on it, in {where}")
     asked = {**(settings or {}), "validation": "source", "members": 1}
-    report = train(data_dir, where, asked, hparams, verbose=verbose, fresh=fresh, predict=False,
-                   time_limit=ESTIMATE_LIMIT_S)
+    try:
+        report = train(data_dir, where, asked, hparams, verbose=verbose, fresh=fresh, predict=False,
+                       time_limit=ESTIMATE_LIMIT_S)
+    except UserError as err:
+        print(f"held-out estimate skipped: {err}")
+        return None
     kept = ("validation", "n_validation", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
             "threshold")
     return {"run": str(where), **{k: report[k] for k in kept if k in report}}

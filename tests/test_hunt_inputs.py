@@ -252,6 +252,31 @@ def test_validation_source_trains_one_run_without_the_held_out_generator_and_say
     assert report["threshold"] == 0.5 and not (run / "held-out").exists()
 
 
+def test_the_estimate_follows_the_submission_and_needs_a_validation_share(tmp_path):
+    import json
+    import shutil
+
+    from hunt_tf import cli
+    from tests.conftest import read_rows
+
+    data = source_folder(tmp_path / "data", size=8)
+    (data / "Test").mkdir()
+    for name in ("a.png", "a.jpg"):  # the same stem: only --ids name tells them apart
+        Image.fromarray(random_images(1, 8, seed=7)[0]).save(data / "Test" / name)
+    tiny = ["--epochs", "1", "--batch-size", "8", "--filters", "4", "--depth", "1", "--precision", "float32",
+            "--members", "1"]
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), "--ids", "name", *tiny]) == 0
+    assert {r["Id"] for r in read_rows(run / "submission.csv")} == {"a.png", "a.jpg"}
+    assert "leave-one-generator-out" in json.loads((run / "report" / "report.json").read_text())["held_out"]["validation"]
+    shutil.rmtree(data / "Test")  # no Test: the report still keeps the estimate
+    assert cli.main(["train", str(data), "--run", str(run), "--fresh", *tiny]) == 0
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert "held_out" in report and "submission" not in report
+    assert cli.main(["train", str(data), "--run", str(run), "--fresh", "--val-split", "0", *tiny]) == 0
+    assert not (run / "held-out").exists()  # nothing held out, nothing to estimate on
+
+
 def test_resample_fakes_keep_content_add_traces_and_join_training_only():
     from gradient_hunt.settings import SettingsError
     from hunt_tf.extra_fakes import add_extra_fakes, made
@@ -326,9 +351,9 @@ def test_a_crop_residual_run_with_extra_fakes_trains_predicts_and_explains(tmp_p
 
     from hunt_tf import cli
     from hunt_tf import train as hunt_train
+    from tests.conftest import read_rows
 
     monkeypatch.setattr(hunt_train, "ESTIMATE_LIMIT_S", 1e-6)  # the estimate's network: one epoch, the limit then past
-    from tests.conftest import read_rows
 
     data = source_folder(tmp_path / "data", size=40)
     (data / "Test").mkdir()
