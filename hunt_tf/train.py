@@ -49,7 +49,8 @@ from hunt_tf.rows import TrainingRows, decode_train, subset, validation_dataset
 from hunt_tf.splits import class_weights, has_sources, validation_split
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
-ESTIMATE_LIMIT_S = ensemble.AUTO_BUDGET_S / 2  # its network's training time at most (an epoch's end past it)
+# The estimate's network trains in what the ensemble's budget left, at least this (held_out_estimate).
+ESTIMATE_MIN_S = 60.0
 
 
 def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, logs=None, time_limit=0):
@@ -142,6 +143,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
               + " trains the submission's model on every source (it caught unseen generators better on a "
               "Fashion-MNIST folder: BENCHMARKS.md, sessions 18-19)")
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
+    trained_s = 0.0  # this call's training seconds
     if finished:
         again = "reporting and predicting again" if predict else "reporting again"
         print(f"{run_dir} already holds this trained run: {again} (--fresh retrains)")
@@ -153,8 +155,10 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # The training rows are copied out of memory mode's decoded folder: let go of the whole,
         # the largest thing a run holds, before fit.
         del decoded
+        start = time.perf_counter()
         model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose,
                     time_limit)
+        trained_s = time.perf_counter() - start
         del train
     if worker_dir is not None:
         shutil.rmtree(worker_dir, ignore_errors=True)
@@ -201,14 +205,15 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     if estimate:
         del model, val_pixels  # the estimate trains a network of its own: let this one go first
         gc.collect()
-        held = held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh)
+        limit = max(ensemble.AUTO_BUDGET_S - trained_s, ESTIMATE_MIN_S)
+        held = held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, limit)
         if held:
             report["held_out"] = held
             write_json(run_dir / "report" / "report.json", report)
     return report
 
 
-def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh) -> dict | None:
+def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time_limit) -> dict | None:
     """What the detector scores on a generator it never saw: one network trained in RUN/held-out
     with one source held out (leave-one-generator-out) and validated on it, at a cut of 0.5;
     nothing predicted. Returns its report's metrics and where the run is; None, having said why,
@@ -221,17 +226,18 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh) -> d
     without one.
 
     The estimate costs a second decode of Train and one more network's training, stopped at the
-    first epoch end past ESTIMATE_LIMIT_S (a resumed estimate gets the limit afresh): on large
-    folders one network takes most of the ensemble's budget (288 s for 1,000 images of 256-512
-    px, BENCHMARKS.md session 15), and a second whole one would leave `make train-cnn` little
-    headroom under 10 minutes."""
+    first epoch end past `time_limit` seconds: what the ensemble's budget (AUTO_BUDGET_S) left,
+    at least ESTIMATE_MIN_S (a resumed estimate gets it afresh). On large folders one network
+    takes most of that budget (1,000 images of 256-512 px: 20 epochs in about 230 s on a 2-core
+    EPYC), and a second whole one would leave `make train-cnn` little headroom under 10
+    minutes (BENCHMARKS.md, session 19)."""
     where = Path(run_dir) / HELD_OUT
-    print(f"held-out estimate: one network trained without one source (at most {ESTIMATE_LIMIT_S:.0f} s) and "
+    print(f"held-out estimate: one network trained without one source (at most {time_limit:.0f} s) and "
           f"scored on it, in {where}")
     asked = {**(settings or {}), "validation": "source", "members": 1}
     try:
         report = train(data_dir, where, asked, hparams, verbose=verbose, fresh=fresh, predict=False,
-                       time_limit=ESTIMATE_LIMIT_S)
+                       time_limit=time_limit)
     except UserError as err:
         print(f"held-out estimate skipped: {err}")
         return None
