@@ -228,7 +228,7 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time
     The estimate costs a second decode of Train and one more network's training, stopped at the
     first epoch end past `time_limit` seconds: what the ensemble's budget (AUTO_BUDGET_S) left,
     at least ESTIMATE_MIN_S (a resumed estimate gets it afresh). On large folders one network
-    takes most of that budget (1,000 images of 256-512 px: 20 epochs in about 230 s on a 2-core
+    takes most of that budget (1,000 images of 256-512 px: 20 epochs in about 285 s on a 2-core
     EPYC), and a second whole one would leave `make train-cnn` little headroom under 10
     minutes (BENCHMARKS.md, session 19)."""
     where = Path(run_dir) / HELD_OUT
