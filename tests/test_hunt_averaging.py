@@ -6,7 +6,7 @@ from gradient_hunt.settings import SettingsError
 from hunt_tf.averaging import WeightAverage, first_averaged_epoch, refresh_batchnorm
 from hunt_tf.batchnorm import FusedBatchNormalization
 from hunt_tf.config import HuntConfig
-from hunt_tf.train import callbacks
+from hunt_tf.fitting import callbacks
 
 
 def dense_model():

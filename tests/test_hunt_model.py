@@ -12,7 +12,7 @@ from hunt_tf.optim import MAX_EPOCHS, MIN_EPOCHS, MIN_STEPS, auto_epochs, auto_p
 from hunt_tf.predict import predict_pixels
 from hunt_tf.report import choose_threshold
 from hunt_tf.splits import class_weights
-from hunt_tf.train import callbacks
+from hunt_tf.fitting import callbacks
 
 
 def fit_one_step(model, size=32, classes=2):
