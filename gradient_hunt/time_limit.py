@@ -12,9 +12,10 @@ import keras
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Stop at the end of the first epoch that ends `seconds` after this call to `fit` began
-    (quality measurements included); the epoch is checkpointed and measured first. Per call, so
-    running a stopped run again with --resume trains on for another `seconds`.
+    """Stop at the end of the first epoch that ends `seconds` after this call to `fit` began (the
+    GAN's quality measurements included; its callbacks placed after this one checkpoint and
+    measure that epoch first). Per call, so a stopped run that is resumed trains on for another
+    `seconds`.
 
     Across workers, `agree(past)` returns the chief's answer on every worker (an all-reduce each
     epoch): each worker's own clock would stop it at an epoch of its own, and the others would

@@ -163,7 +163,7 @@ def cmd_train(args):
     print(format_report(report))
     if "held_out" in report:
         held = report["held_out"]
-        print(format_report(held, "held-out source") + f"\n  ({held['validation']}; one network, in {held['run']}: "
+        print(format_report(held, "held-out source") + f"\n  ({held.get('validation')}; one network, in {held['run']}: "
               "what to expect of a generator training never saw. The submission's model trained on every source.)")
     if "submission" in report:
         print(f"submission: {report['submission']} ({report['n_test']} rows)")

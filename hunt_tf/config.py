@@ -31,7 +31,7 @@ class HuntConfig(Settings):
     aug_strength: float = 1.0  # scales every augmentation range / probability
     extra_fakes: str = "auto"  # auto (resample for images decoded under 64 px with a Real class, else none) | none | resample: each Real training image 2-4x down- and up-sampled, added as AI | noise: with pixel-independent speckle | resample+noise: one of each (two classes, one named Real)
     val_split: float = 0.2  # stratified, seeded
-    validation: str = "auto"  # random: a share of each class | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out) | auto: with such sub-folders both, the submission's model from a random split, the estimate from a network trained in RUN/held-out without one source; else random
+    validation: str = "auto"  # random: a share of each class | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out) | auto: with such sub-folders both, the submission's model from a random split, the estimate from a network trained in RUN/held-out without one source (across workers: source); else random
     cut: str = "adaptive"  # adaptive: the validation cut, moved toward Real when the Test images hold many more between the validation's fakes and reals than real images explain (unseen generators; no test label used) | validation: the validation cut
     # model
     backbone: str = "cnn"  # cnn | efficientnetb0 | resnet50v2 | mobilenetv2 | convnexttiny

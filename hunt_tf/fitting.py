@@ -33,9 +33,10 @@ from hunt_tf.rows import validation_dataset
 from hunt_tf.splits import class_weights
 
 
-def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, logs=None, time_limit=0):
+def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, logs=None, time_limit=0, agree=None):
     """The run's callbacks; `train_ds` (the training batches) refreshes BatchNorm after weight averaging;
-    TensorBoard writes to `logs` (default run_dir/logs); `time_limit` seconds end fit (0: none)."""
+    TensorBoard writes to `logs` (default run_dir/logs); `time_limit` seconds end fit (0: none; across
+    workers `agree` makes the chief's clock decide: TimeLimit)."""
     averaging = averages(config.average)
     # An interrupted fit resumes from backup/. Averaging keeps it until model.keras is saved
     # (`fit` removes it): the average and its BatchNorm pass come after fit's own end.
@@ -53,7 +54,7 @@ def callbacks(run_dir: Path, config: HuntConfig, monitor: str, train_ds=None, lo
         NaNGuard(),
     ]
     if time_limit:
-        cbs.append(TimeLimit(time_limit))
+        cbs.append(TimeLimit(time_limit, agree=agree))
     if config.schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.3, patience=2))
     return cbs
@@ -123,7 +124,9 @@ def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose
     steps = math.ceil(len(train_labels) / config.batch_size)
     with runtime.strategy.scope():
         model = build_model(config, config.image_size, num_classes, runtime.jit_compile, steps)
-    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds, logs, time_limit)
+    across = config.strategy == "multi-worker"
+    agree = (lambda past: multi_worker.chief_says(runtime.strategy, past)) if across else None
+    cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds, logs, time_limit, agree)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     weights = class_weights(train_labels, num_classes) if config.class_weights else None
@@ -132,7 +135,7 @@ def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose
     if next(c for c in cbs if isinstance(c, NaNGuard)).tripped:
         raise RunError(f"training diverged (NaN loss); try a lower --learning-rate, or --fresh in {run_dir}")
     stopped = next((c.stopped_at for c in cbs if isinstance(c, TimeLimit)), None)
-    if stopped:
+    if stopped and stopped < config.epochs:  # the limit, not the last epoch, ended it
         print(f"time limit: stopped after epoch {stopped} of {config.epochs} ({time_limit:.0f} s)")
     save_model(model, run_dir / "model.keras")
     shutil.rmtree(run_dir / "backup", ignore_errors=True)  # kept by averaging until now

@@ -195,12 +195,13 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time
 
     The estimate costs a second decode of Train and one more network's training, stopped at the
     first epoch end past `time_limit` seconds: what the ensemble's budget (AUTO_BUDGET_S) left,
-    at least ESTIMATE_MIN_S (a resumed estimate gets it afresh). On large folders one network
+    at least ESTIMATE_MIN_S (when the submission's run was already trained, the whole budget). On large folders one network
     takes most of that budget (1,000 images of 256-512 px: 20 epochs in about 285 s on a 2-core
     EPYC), and a second whole one would leave `make train-cnn` little headroom under 10
     minutes (BENCHMARKS.md, session 19)."""
     where = Path(run_dir) / HELD_OUT
-    print(f"held-out estimate: one network trained without one source (at most {time_limit:.0f} s) and "
+    print(f"held-out estimate: one network trained without one source (stopped at the first epoch end past "
+          f"{time_limit:.0f} s) and "
           f"scored on it, in {where}")
     asked = {**(settings or {}), "validation": "source", "members": 1}
     try:

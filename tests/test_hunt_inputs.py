@@ -277,6 +277,24 @@ def test_the_estimate_follows_the_submission_and_needs_a_validation_share(tmp_pa
     assert not (run / "held-out").exists()  # nothing held out, nothing to estimate on
 
 
+def test_the_estimate_gets_what_the_budget_left_and_random_validation_skips_it(tmp_path, monkeypatch):
+    from hunt_tf import cli
+    from hunt_tf import train as hunt_train
+
+    limits = []  # the time limit each estimate was given
+    monkeypatch.setattr(hunt_train, "held_out_estimate", lambda *args: limits.append(args[-1]))
+    monkeypatch.setattr(hunt_train.ensemble, "AUTO_BUDGET_S", 1000.0)
+    data = source_folder(tmp_path / "data", size=8)
+    tiny = ["--epochs", "1", "--batch-size", "8", "--filters", "4", "--depth", "1", "--precision", "float32",
+            "--members", "1"]
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "a"), *tiny]) == 0
+    assert len(limits) == 1 and 900 < limits[0] < 1000  # the budget less the seconds this run trained
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "a"), *tiny]) == 0  # trained already
+    assert limits[1] == 1000.0
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "b"), "--validation", "random", *tiny]) == 0
+    assert len(limits) == 2  # random: every source trains, nothing to estimate
+
+
 def test_resample_fakes_keep_content_add_traces_and_join_training_only():
     from gradient_hunt.settings import SettingsError
     from hunt_tf.extra_fakes import add_extra_fakes, made

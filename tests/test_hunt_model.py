@@ -7,12 +7,12 @@ from hunt_tf import data
 from hunt_tf.choices import ARCHITECTURES, PRESETS
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import WeightsError
+from hunt_tf.fitting import callbacks
 from hunt_tf.model import build_classifier, build_model
 from hunt_tf.optim import MAX_EPOCHS, MIN_EPOCHS, MIN_STEPS, auto_epochs, auto_patience, learning_rate, make_optimizer
 from hunt_tf.predict import predict_pixels
 from hunt_tf.report import choose_threshold
 from hunt_tf.splits import class_weights
-from hunt_tf.fitting import callbacks
 
 
 def fit_one_step(model, size=32, classes=2):
