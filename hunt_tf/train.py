@@ -193,7 +193,8 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time
     the adaptive cut, which moved in every run trained on all sources and in none trained
     without one.
 
-    The estimate costs a second decode of Train and one more network's training, stopped at the
+    The estimate costs a second decode of Train (the first run lets its decoded pixels go before
+    fit: they are the largest thing a run holds) and one more network's training, stopped at the
     first epoch end past `time_limit` seconds: what the ensemble's budget (AUTO_BUDGET_S) left,
     at least ESTIMATE_MIN_S (when the submission's run was already trained, the whole budget). On large folders one network
     takes most of that budget (1,000 images of 256-512 px: 20 epochs in about 285 s on a 2-core
