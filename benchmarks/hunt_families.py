@@ -246,8 +246,8 @@ def main():
                    help="instead: a search of this budget on two families, tuned vs untuned on the other four")
     p.add_argument("--two-families", action="store_true",
                    help="train the variants on the --tune folder (Train/AI/dcgan, Train/AI/dense) instead of one "
-                        "family; hunt-tf holds the DCGAN out as validation unless a variant says otherwise, while "
-                        "the plain CNN trains on both")
+                        "family; the defaults train on both and estimate on the DCGAN held out (its accuracy is "
+                        "kept as 'held-out estimate'), `--validation source` submits from the held-out run")
     p.add_argument("--tuner", choices=["hyperband", "random"], default="hyperband",
                    help="--tune's search (random: every trial 15 epochs, until the budget)")
     add_try_option(p)

@@ -3,7 +3,11 @@
 import csv
 import gzip
 import io
+import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +96,13 @@ def read_rows(path):
     """The rows of a CSV file (a submission) as dicts."""
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def fresh_python(code, **env):
+    """Run `code` in a new interpreter with this checkout importable, as a user's script would, without
+    the settings that change what TensorFlow prints either way; `env` adds variables. The CompletedProcess."""
+    changes_output = ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE", "PYTHONWARNINGS")
+    base = {k: v for k, v in os.environ.items() if k not in changes_output}
+    root = Path(__file__).parents[1]
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                          env={**base, "PYTHONPATH": str(root), **env})

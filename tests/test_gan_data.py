@@ -1,15 +1,11 @@
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gan_tf import datasets
 from gan_tf.datasets import DatasetError
-from tests.conftest import toy_digits, write_idx
+from tests.conftest import fresh_python, toy_digits, write_idx
 
 
 def test_unknown_dataset_name_raises_a_clear_error():
@@ -60,10 +56,7 @@ def test_loading_a_dataset_through_keras_in_a_script_prints_no_tensorflow_start_
     code = ("import sys; from gan_tf import datasets; from pathlib import Path; "
             f"datasets.DEBIAN_FASHION_DIR = Path({str(tmp_path / 'absent')!r}); "
             "print(datasets.load('fashion').images.shape); assert 'keras' in sys.modules")
-    changes_output = ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE", "PYTHONWARNINGS")  # either way
-    env = {k: v for k, v in os.environ.items() if k not in changes_output}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(env, KERAS_HOME=str(tmp_path / "keras"), PYTHONPATH=str(Path(__file__).parents[1])))
+    done = fresh_python(code, KERAS_HOME=str(tmp_path / "keras"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(40, 28, 28, 1)"
     assert done.stderr == ""

@@ -83,18 +83,11 @@ def test_gan_trains_under_mixed_precision(policy):
 def test_importing_any_package_module_keeps_tensorflow_start_up_lines_off_stderr():
     # A notebook imports modules whose first line is `import keras`: each package's __init__ makes
     # that first TensorFlow import as quiet as the CLIs', and TensorFlow still loads and works.
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.conftest import fresh_python
 
     # A library that only asks where TensorFlow is (find_spec, no import) must not use the hook up.
-    code = ("import importlib.util, gradient_hunt; assert importlib.util.find_spec('tensorflow'); "
-            "import sys, hunt_tf.train, gan_tf.gan, tuning.hypermodel, gradient_hunt.nan_guard; "
-            "import tensorflow as tf; assert tf.reduce_sum(tf.ones(3)).numpy() == 3; "
-            "print('ok')")
-    changes_output = ("TF_CPP_MIN_LOG_LEVEL", "GRADIENT_HUNT_VERBOSE", "PYTHONWARNINGS")
-    env = {k: v for k, v in os.environ.items() if k not in changes_output}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(env, PYTHONPATH=str(Path(__file__).parents[1])), cwd=Path(__file__).parents[1])
+    done = fresh_python("import importlib.util, gradient_hunt; assert importlib.util.find_spec('tensorflow'); "
+                        "import sys, hunt_tf.train, gan_tf.gan, tuning.hypermodel, gradient_hunt.nan_guard; "
+                        "import tensorflow as tf; assert tf.reduce_sum(tf.ones(3)).numpy() == 3; print('ok')")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok" and done.stderr == ""
