@@ -81,6 +81,7 @@ class Predictions(typing.NamedTuple):
     probs: np.ndarray  # (records, classes); undecodable records: one-hot of the fallback class
     threshold: float | None  # the cut on P(class 1) that was asked for
     adapted: AdaptedCut | None  # where the cut moved to on these images instead (hunt_tf.adaptive_cut), or None
+    seen: np.ndarray  # (records,) bool: decoded and predicted by the model (the rest got the fallback)
 
 
 def predict_records(model, records, class_names, image_size, resize_mode="resize", threshold=None,
@@ -107,7 +108,7 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
     cut = adapted_cut(threshold, real_scores, probs[seen], class_names)  # None without validation reals
     if cut is not None:  # only the images the model saw tell where their fakes lie
         labels[seen] = cut.decide(probs[seen])
-    return Predictions([class_names[i] for i in labels], probs, threshold, cut)
+    return Predictions([class_names[i] for i in labels], probs, threshold, cut, seen)
 
 
 def write_submission(path, ids, labels):

@@ -24,25 +24,27 @@ import keras
 import numpy as np
 
 from gradient_hunt import multi_worker
-from gradient_hunt.atomic import write_json
+from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.errors import UserError
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
-from hunt_tf import audit, ensemble, extra_fakes, files
-from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
+from hunt_tf import audit, ensemble, extra_fakes, files, self_train
+from hunt_tf.adaptive_cut import adapts
 from hunt_tf.averaging import averages
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
-from hunt_tf.explain import explain_images
 from hunt_tf.fitting import fit
 from hunt_tf.model import precision_probe
 from hunt_tf.optim import auto_epochs, auto_patience
-from hunt_tf.predict import predict_pixels, predict_records, submission_ids, write_submission
-from hunt_tf.report import write_report
+from hunt_tf.predict import submission_ids
 from hunt_tf.rows import TrainingRows, decode_train, subset
 from hunt_tf.splits import has_sources, validation_split
+from hunt_tf.submit import Validation, report_and_predict
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
+SELF_TRAINED = "self-trained.json"  # written once model.keras is the self-trained model (hunt_tf.self_train)
+# Self-training's rounds share what the ensemble's budget left, at least this (self_train_on_test).
+SELF_TRAIN_MIN_S = 60.0
 # The estimate's network trains in what the ensemble's budget left, at least this (held_out_estimate).
 ESTIMATE_MIN_S = 60.0
 
@@ -62,6 +64,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # run, and reports and predicts. The others keep their checkpoints in a scratch directory.
         worker_dir = run_dir = multi_worker.scratch_dir(run_dir)
     folder = files.scan(data_dir)
+    test_ids = None
     if predict:  # the estimate's run predicts nothing, and the run that called it has checked both
         test_ids = submission_ids(folder.test, folder.test_dir, ids)  # a clash is an error before any training
         audit.warn_if_shortcut(folder)
@@ -112,9 +115,14 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
               "Fashion-MNIST folder: BENCHMARKS.md, sessions 18-19)")
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     trained_s = 0.0  # this call's training seconds
+    # Self-training needs the training rows after fit (a run it was cut short in needs them again).
+    self_trains = (predict and bool(folder.test) and config.self_train > 0 and not across
+                   and not (run_dir / SELF_TRAINED).exists())
     if finished:
         again = "reporting and predicting again" if predict else "reporting again"
         print(f"{run_dir} already holds this trained run: {again} (--fresh retrains)")
+        train = (TrainingRows.of(decoded, train_idx, config.extra_fakes, folder.class_names, config.seed)
+                 if self_trains else None)
         del decoded
         model = keras.saving.load_model(run_dir / "model.keras")
     else:
@@ -127,7 +135,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose,
                     time_limit)
         trained_s = time.perf_counter() - start
-        del train
     if worker_dir is not None:
         shutil.rmtree(worker_dir, ignore_errors=True)
         return multi_worker.worker_report()
@@ -135,41 +142,16 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # The others have finished: predict in this process alone, with the model outside the strategy.
         model = keras.saving.load_model(run_dir / "model.keras")
 
-    report = {}
-    if len(val_idx):
-        val_names = [Path(folder.train[i].path).name for i in val_idx]
-        val_probs = predict_pixels(model, val_pixels)
-        fixed_cut = 0.5 if held_out_source and len(folder.class_names) == 2 else None
-        report = write_report(run_dir / "report", val_labels, val_probs, folder.class_names,
-                              images=val_pixels, names=val_names, threshold=fixed_cut, validation=how,
-                              members=len(ensemble.members_of(model)))
-        explain_images(model, val_pixels, val_probs, folder.class_names, run_dir / "report" / "explain.png",
-                       val_labels, val_names)
-    # What prediction needs besides the model: the cut on P(class 1), the answer for undecodable
-    # files, and how the validation's real images scored (where an adaptive cut may move to).
-    decision = {"threshold": report.get("threshold"), "fallback_class": folder.majority_class}
-    real = extra_fakes.real_class(folder.class_names)
-    if len(val_idx) and real is not None and np.any(val_labels == real):
-        decision["real_scores"] = real_scores_of(val_probs[val_labels == real], real)
-        if tta:  # mirror averaging lowers confident scores: compare like with like
-            reals = subset(val_pixels, np.flatnonzero(val_labels == real))
-            decision["real_scores_tta"] = real_scores_of(predict_pixels(model, reals, tta=True), real)
-    write_json(run_dir / "decision.json", decision)
-    if folder.test and predict:
-        predicted = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
-                                    decision["threshold"], decision["fallback_class"], tta=tta,
-                                    real_scores=validation_reals(decision, tta) if adapts(config.cut) else None)
-        adapted = predicted.adapted
-        if adapted:
-            print(adapted.note)
-        write_submission(run_dir / "submission.csv", test_ids, predicted.labels)
-        submission = {"submission": str(run_dir / "submission.csv"), "n_test": len(test_ids),
-                      "submission_threshold": adapted.threshold if adapted else predicted.threshold,
-                      "submission_log_odds_cut": adapted.score if adapted else None,
-                      "submission_cut": adapted.note if adapted else "validation's"}
-        if len(val_idx):  # the report on disk says which cut the submission was decided at
-            write_json(run_dir / "report" / "report.json", {**report, **submission})
-        report.update(submission)
+    val = Validation(val_pixels, val_labels, [Path(folder.train[i].path).name for i in val_idx], how,
+                     held_out_source)
+    report, predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, predict)
+    if self_trains and predicted is not None:
+        limit = max(ensemble.AUTO_BUDGET_S - trained_s, SELF_TRAIN_MIN_S)
+        start = time.perf_counter()
+        report, predicted = self_train_on_test(model, config, runtime, run_dir, folder, train, val, report,
+                                               predicted, test_ids, tta, verbose, limit)
+        trained_s += time.perf_counter() - start
+    del train
     if estimate:
         del model, val_pixels  # the estimate trains a network of its own: let this one go first
         gc.collect()
@@ -179,6 +161,43 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             report["held_out"] = held
             write_json(run_dir / "report" / "report.json", report)
     return report
+
+
+def self_train_on_test(model, config, runtime, run_dir, folder, train, val, report, predicted, test_ids, tta,
+                       verbose, time_limit):
+    """config.self_train rounds of: the surest test images of each called class join training with
+    the labels given them, the model trains on (hunt_tf.self_train), and reports and predicts again.
+    The rounds share `time_limit` seconds (each stops at the first epoch end past its share).
+    `report` and `predicted` are report_and_predict's after training. Saves the model and
+    SELF_TRAINED; returns the last (report, predicted)."""
+    first = list(predicted.labels)
+    rounds = []
+    for r in range(config.self_train):
+        seen = np.flatnonzero(predicted.seen)
+        decided = np.array([folder.class_names.index(label) for label in predicted.labels])[seen]
+        picked, labels = self_train.pick(predicted.probs[seen], decided,
+                                         limit=self_train.pick_limit(len(train), config.decode_size))
+        pixels, ok = files.decode_all([folder.test[i] for i in seen[picked]], config.decode_size, config.resize_mode,
+                                      progress=False)
+        pixels, labels = pixels[ok], labels[ok]
+        if not len(labels):
+            break
+        counts = ", ".join(f"{np.sum(labels == c)} {name}" for c, name in enumerate(folder.class_names))
+        print(f"self-training round {r + 1} of {config.self_train}: {counts} test images join training "
+              f"with the labels this model gave them")
+        self_train.fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
+                             time_limit / config.self_train, verbose, seed=config.seed + r)
+        report, predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
+        rounds.append({"picked": {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}})
+    changed = int(sum(a != b for a, b in zip(first, predicted.labels)))
+    print(f"self-training changed {changed} of {len(first)} test answers")
+    save_model(model, run_dir / "model.keras")
+    done = {"rounds": rounds, "answers_changed": changed}
+    write_json(run_dir / SELF_TRAINED, done)
+    report["self_training"] = done
+    if len(val.labels):  # report_and_predict wrote report.json: it says the submission came after self-training
+        write_json(run_dir / "report" / "report.json", report)
+    return report, predicted
 
 
 def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time_limit) -> dict | None:

@@ -1,0 +1,110 @@
+"""Self-training on the Test folder (hunt_tf.self_train): what is picked, that it teaches, and the run's record."""
+
+import json
+import shutil
+
+import numpy as np
+
+from gradient_hunt.runtime import configure
+from hunt_tf import cli, self_train
+from hunt_tf.config import HuntConfig
+from hunt_tf.model import build_model
+from hunt_tf.rows import TrainingRows
+from tests.conftest import read_rows, write_messy_folder
+
+TINY = ["--epochs", "1", "--batch-size", "8", "--filters", "4", "--depth", "1", "--image-size", "16",
+        "--precision", "float32", "--val-split", "0.3", "--members", "1"]
+
+
+def test_pick_takes_the_surest_share_of_each_called_class_with_the_class_it_was_called():
+    p_ai = np.array([0.9, 0.6, 0.99, 0.7, 0.2, 0.1, 0.45, 0.3, 0.05, 0.4])
+    probs = np.stack([p_ai, 1 - p_ai], axis=1)
+    # The cut moved: row 6 (P(AI) 0.45) was called AI, row 1 (0.6) Real.
+    decided = np.array([0, 1, 0, 0, 1, 1, 0, 1, 1, 1])
+    picked, labels = self_train.pick(probs, decided, fraction=0.5)
+    # Called AI: rows 0, 2, 3, 6 -> the surest two by P(AI); called Real: six rows -> the three with the highest P(Real).
+    assert picked.tolist() == [2, 0, 8, 5, 4]
+    assert labels.tolist() == [0, 0, 1, 1, 1]
+    # A class nobody was called gets nothing; the other still gets its share.
+    picked, labels = self_train.pick(probs, np.ones(10, int), fraction=0.2)
+    assert picked.tolist() == [8, 5] and labels.tolist() == [1, 1]
+
+
+def test_a_test_folder_larger_than_training_or_memory_gives_every_class_a_smaller_share():
+    p_ai = np.linspace(0.01, 0.99, 100)
+    probs, decided = np.stack([p_ai, 1 - p_ai], axis=1), (p_ai < 0.8).astype(int)  # 20 called AI, 80 Real
+    picked, labels = self_train.pick(probs, decided, fraction=0.5, limit=25)
+    assert np.sum(labels == 0) == 5 and np.sum(labels == 1) == 20  # a quarter of each instead of half
+    assert set(picked[labels == 0]) == set(range(95, 100))  # the surest AI: the highest P(AI)
+    assert len(self_train.pick(probs, decided, fraction=0.5, limit=1000)[0]) == 50
+    assert self_train.pick_limit(train_rows=400, decode_size=32) == 400  # the labelled rows bound it...
+    assert self_train.pick_limit(train_rows=10**6, decode_size=256) == (1 << 30) // (256 * 256 * 3)  # ...or memory
+
+
+def _images(value, n, size=8, stripes=False):
+    rng = np.random.default_rng(int(value))
+    images = np.clip(value + rng.normal(0, 8, (n, size, size, 3)), 0, 255)
+    if stripes:
+        images[:, ::2] = 255 - images[:, ::2]
+    return images.astype(np.uint8)
+
+
+def test_fine_tune_teaches_the_labels_given_to_the_picked_test_images():
+    config = HuntConfig(image_size=8, resize_mode="resize", input="rgb", filters=4, depth=1, batch_size=8,
+                        epochs=8, learning_rate=3e-2, augment="none", precision="float32", dropout=0.0)
+    runtime = configure("float32")
+    train = TrainingRows.in_memory(np.concatenate([_images(40, 32), _images(210, 32)]), np.repeat([0, 1], 32))
+    unseen = _images(128, 64, stripes=True)  # a kind Train never had
+    answers = {}
+    for label in (0, 1):
+        model = build_model(config, 8, 2)
+        model.fit(train.dataset(8, seed=0), epochs=8, verbose=0, shuffle=False)
+        before = model.predict(unseen, verbose=0)[:, label].mean()
+        self_train.fine_tune(model, config, runtime, train, unseen, np.full(len(unseen), label), 2, verbose=0)
+        after = model.predict(unseen, verbose=0)[:, label].mean()
+        answers[label] = (before, after)
+        assert after > max(before, 0.5) + 0.05, (label, before, after)
+        # ...and the training rows still are what they were.
+        assert model.predict(train.pixels, verbose=0).argmax(1).tolist() == train.labels.tolist()
+
+
+def test_a_run_self_trains_once_and_records_it(tmp_path, capsys):
+    data = write_messy_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "self-training round 1 of 2" in out and "self-training round 2 of 2" in out
+    record = json.loads((run / "self-trained.json").read_text())
+    assert len(record["rounds"]) == 2 and sum(record["rounds"][0]["picked"].values()) > 0
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["self_training"] == record and report["n_test"] == len(read_rows(run / "submission.csv"))
+    submission = (run / "submission.csv").read_text()
+
+    # Run again: the saved model is the self-trained one; it only predicts, the same answers.
+    assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "already holds this trained run" in out and "self-training round" not in out
+    assert (run / "submission.csv").read_text() == submission
+
+    # A run stopped between its training and the end of self-training (no record) self-trains when run again.
+    (run / "self-trained.json").unlink()
+    assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
+    assert "self-training round 1 of 2" in capsys.readouterr().out
+    assert (run / "self-trained.json").exists()
+
+
+def test_self_train_0_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys):
+    data = write_messy_folder(tmp_path / "data")
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY, "--self-train", "0"]) == 0
+    assert "self-training" not in capsys.readouterr().out
+    assert not (tmp_path / "off" / "self-trained.json").exists()
+    assert "self_training" not in json.loads((tmp_path / "off" / "report" / "report.json").read_text())
+    for f in (data / "Test").iterdir():  # only a broken file left: nothing to learn from, still an answer
+        if f.name != "broken.jpg":
+            f.unlink()
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "broken"), *TINY]) == 0
+    assert json.loads((tmp_path / "broken" / "self-trained.json").read_text())["rounds"] == []
+    assert [r["Id"] for r in read_rows(tmp_path / "broken" / "submission.csv")] == ["broken"]
+    shutil.rmtree(data / "Test")
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "no-test"), *TINY]) == 0
+    assert not (tmp_path / "no-test" / "self-trained.json").exists()
