@@ -17,7 +17,7 @@ import numpy as np
 
 from gradient_hunt.atomic import write_json
 from hunt_tf import ensemble, extra_fakes
-from hunt_tf.adaptive_cut import adapts, real_scores_of, validation_reals
+from hunt_tf.adaptive_cut import AdaptedCut, adapted_cut, adapts, real_scores_of, validation_reals
 from hunt_tf.explain import explain_images
 from hunt_tf.predict import Predictions, predict_pixels, predict_records, write_submission
 from hunt_tf.report import write_report
@@ -35,6 +35,7 @@ class Validation(typing.NamedTuple):
 class Outcome(typing.NamedTuple):
     report: dict
     predicted: Predictions | None
+    decision: dict  # decision.json's
 
 
 def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids, tta=False, predict=True) -> Outcome:
@@ -62,7 +63,7 @@ def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids
             decision["real_scores_tta"] = real_scores_of(predict_pixels(model, reals, tta=True), real)
     write_json(run_dir / "decision.json", decision)
     if not (folder.test and predict):
-        return Outcome(report, None)
+        return Outcome(report, None, decision)
     predicted = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
                                 decision["threshold"], decision["fallback_class"], tta=tta,
                                 real_scores=validation_reals(decision, tta) if adapts(config.cut) else None)
@@ -77,4 +78,18 @@ def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids
     report.update(submission)
     if len(val.labels):  # the report on disk says which cut the submission was decided at
         write_json(run_dir / "report" / "report.json", report)
-    return Outcome(report, predicted)
+    return Outcome(report, predicted, decision)
+
+
+def unseen_fakes(outcome: Outcome, class_names, tta=False) -> AdaptedCut | None:
+    """The adaptive cut's evidence that Test holds fakes unlike validation's: significantly more
+    test images between validation's fakes and reals than real images put there (the cut it
+    would move to, whether or not --cut adaptive moved it); None without it, or without Test,
+    two classes with one named Real, or validation reals."""
+    predicted = outcome.predicted
+    if predicted is None:
+        return None
+    if predicted.adapted is not None:
+        return predicted.adapted
+    return adapted_cut(outcome.decision["threshold"], validation_reals(outcome.decision, tta),
+                       predicted.probs[predicted.seen], class_names)

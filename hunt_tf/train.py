@@ -39,7 +39,7 @@ from hunt_tf.optim import auto_epochs, auto_patience
 from hunt_tf.predict import submission_ids
 from hunt_tf.rows import TrainingRows, decode_train, subset
 from hunt_tf.splits import has_sources, validation_split
-from hunt_tf.submit import Validation, report_and_predict
+from hunt_tf.submit import Validation, report_and_predict, unseen_fakes
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
 SELF_TRAINED = "self-trained.json"  # written once model.keras is the self-trained model (hunt_tf.self_train)
@@ -144,13 +144,23 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
 
     val = Validation(val_pixels, val_labels, [Path(folder.train[i].path).name for i in val_idx], how,
                      held_out_source)
-    report, predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, predict)
-    if self_trains and predicted is not None:
-        limit = max(ensemble.AUTO_BUDGET_S - trained_s, SELF_TRAIN_MIN_S)
-        start = time.perf_counter()
-        report, predicted = self_train_on_test(model, config, runtime, run_dir, folder, train, val, report,
-                                               predicted, test_ids, tta, verbose, limit)
-        trained_s += time.perf_counter() - start
+    outcome = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, predict)
+    report = outcome.report
+    if self_trains and outcome.predicted is not None:
+        # Only where Test shows fakes unlike validation's: elsewhere it measured a small loss (session 20).
+        if unseen_fakes(outcome, folder.class_names, tta) is None:
+            print("self-training skipped: the Test images show no fakes unlike validation's "
+                  "(the adaptive cut's test; they are the kinds this model was validated on)")
+            report["self_training"] = {"rounds": [], "skipped": "no fakes unlike validation's in Test"}
+            write_json(run_dir / SELF_TRAINED, report["self_training"])
+            if len(val.labels):
+                write_json(run_dir / "report" / "report.json", report)
+        else:
+            limit = max(ensemble.AUTO_BUDGET_S - trained_s, SELF_TRAIN_MIN_S)
+            start = time.perf_counter()
+            report = self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta,
+                                        verbose, limit)
+            trained_s += time.perf_counter() - start
     del train
     if estimate:
         del model, val_pixels  # the estimate trains a network of its own: let this one go first
@@ -163,13 +173,14 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     return report
 
 
-def self_train_on_test(model, config, runtime, run_dir, folder, train, val, report, predicted, test_ids, tta,
-                       verbose, time_limit):
+def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta, verbose,
+                       time_limit) -> dict:
     """config.self_train rounds of: the surest test images of each called class join training with
     the labels given them, the model trains on (hunt_tf.self_train), and reports and predicts again.
     The rounds share `time_limit` seconds (each stops at the first epoch end past its share).
-    `report` and `predicted` are report_and_predict's after training. Saves the model and
-    SELF_TRAINED; returns the last (report, predicted)."""
+    `outcome` is report_and_predict's after training. Saves the model and SELF_TRAINED; returns
+    the last report."""
+    report, predicted = outcome.report, outcome.predicted
     first = list(predicted.labels)
     rounds = []
     for r in range(config.self_train):
@@ -187,7 +198,7 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, repo
               f"with the labels this model gave them")
         self_train.fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
                              time_limit / config.self_train, verbose, seed=config.seed + r)
-        report, predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
+        report, predicted, _ = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
         rounds.append({"picked": {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}})
     changed = int(sum(a != b for a, b in zip(first, predicted.labels)))
     print(f"self-training changed {changed} of {len(first)} test answers")
@@ -197,7 +208,7 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, repo
     report["self_training"] = done
     if len(val.labels):  # report_and_predict wrote report.json: it says the submission came after self-training
         write_json(run_dir / "report" / "report.json", report)
-    return report, predicted
+    return report
 
 
 def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time_limit) -> dict | None:

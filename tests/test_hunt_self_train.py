@@ -6,10 +6,12 @@ import shutil
 import numpy as np
 
 from gradient_hunt.runtime import configure
-from hunt_tf import cli, self_train
+from hunt_tf import cli, self_train, train
 from hunt_tf.config import HuntConfig
 from hunt_tf.model import build_model
+from hunt_tf.predict import Predictions
 from hunt_tf.rows import TrainingRows
+from hunt_tf.submit import Outcome, unseen_fakes
 from tests.conftest import read_rows, write_messy_folder
 
 TINY = ["--epochs", "1", "--batch-size", "8", "--filters", "4", "--depth", "1", "--image-size", "16",
@@ -53,22 +55,52 @@ def test_fine_tune_teaches_the_labels_given_to_the_picked_test_images():
     config = HuntConfig(image_size=8, resize_mode="resize", input="rgb", filters=4, depth=1, batch_size=8,
                         epochs=8, learning_rate=3e-2, augment="none", precision="float32", dropout=0.0)
     runtime = configure("float32")
-    train = TrainingRows.in_memory(np.concatenate([_images(40, 32), _images(210, 32)]), np.repeat([0, 1], 32))
+    rows = TrainingRows.in_memory(np.concatenate([_images(40, 32), _images(210, 32)]), np.repeat([0, 1], 32))
     unseen = _images(128, 64, stripes=True)  # a kind Train never had
     answers = {}
     for label in (0, 1):
         model = build_model(config, 8, 2)
-        model.fit(train.dataset(8, seed=0), epochs=8, verbose=0, shuffle=False)
+        model.fit(rows.dataset(8, seed=0), epochs=8, verbose=0, shuffle=False)
         before = model.predict(unseen, verbose=0)[:, label].mean()
-        self_train.fine_tune(model, config, runtime, train, unseen, np.full(len(unseen), label), 2, verbose=0)
+        self_train.fine_tune(model, config, runtime, rows, unseen, np.full(len(unseen), label), 2, verbose=0)
         after = model.predict(unseen, verbose=0)[:, label].mean()
         answers[label] = (before, after)
         assert after > max(before, 0.5) + 0.05, (label, before, after)
         # ...and the training rows still are what they were.
-        assert model.predict(train.pixels, verbose=0).argmax(1).tolist() == train.labels.tolist()
+        assert model.predict(rows.pixels, verbose=0).argmax(1).tolist() == rows.labels.tolist()
 
 
-def test_a_run_self_trains_once_and_records_it(tmp_path, capsys):
+def test_only_test_images_unlike_validation_open_the_gate():
+    rng = np.random.default_rng(0)
+    reals = list(rng.normal(6, 1, 200))  # validation reals' Real log-odds; its fakes lie far below
+    decision = {"threshold": 0.5, "fallback_class": 0, "real_scores": reals}
+
+    def outcome(real_log_odds, adapted=None):
+        p_real = 1 / (1 + np.exp(-np.asarray(real_log_odds)))
+        probs = np.stack([1 - p_real, p_real], axis=1)
+        labels = ["Real" if p >= 0.5 else "AI" for p in p_real]
+        return Outcome({}, Predictions(labels, probs, 0.5, adapted, np.ones(len(probs), bool)), decision)
+
+    like_validation = np.r_[rng.normal(6, 1, 500), rng.normal(-6, 1, 500)]
+    assert unseen_fakes(outcome(like_validation), ["AI", "Real"]) is None
+    unseen = np.r_[rng.normal(6, 1, 500), rng.normal(1.5, 0.5, 500)]  # between the two: Real at 0.5
+    assert unseen_fakes(outcome(unseen), ["AI", "Real"]) is not None  # also where --cut validation kept 0.5
+    moved = object()
+    assert unseen_fakes(outcome(like_validation, adapted=moved), ["AI", "Real"]) is moved  # the cut that moved says so
+    assert unseen_fakes(outcome(unseen), ["cat", "dog"]) is None  # no class named Real: no evidence
+
+
+def test_a_run_without_that_evidence_does_not_self_train_and_says_so(tmp_path, capsys):
+    data = write_messy_folder(tmp_path / "data")  # a handful of validation reals: never evidence
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY]) == 0
+    assert "self-training skipped" in capsys.readouterr().out
+    record = json.loads((tmp_path / "run" / "self-trained.json").read_text())
+    assert record["rounds"] == [] and record["skipped"]
+    assert json.loads((tmp_path / "run" / "report" / "report.json").read_text())["self_training"] == record
+
+
+def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())  # as if Test held an unseen generator
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
@@ -93,7 +125,8 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys):
     assert (run / "self-trained.json").exists()
 
 
-def test_self_train_0_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys):
+def test_self_train_0_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())
     data = write_messy_folder(tmp_path / "data")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY, "--self-train", "0"]) == 0
     assert "self-training" not in capsys.readouterr().out
