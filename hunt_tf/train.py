@@ -86,8 +86,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         del asking["cut"]  # a run keeps the cut it was made with unless one is given (an old run: validation's)
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
-    # an unknown cut or average, or a negative member count, is an error now, not after decoding
-    adapts(config.cut), averages(config.average), ensemble.check(config.members)
+    # an unknown cut or average, or a negative count, is an error now, not after decoding
+    adapts(config.cut), averages(config.average), ensemble.check(config.members), self_train.check(config.self_train)
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 

@@ -128,6 +128,8 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
 def test_self_train_0_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())
     data = write_messy_folder(tmp_path / "data")
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "bad"), *TINY, "--self-train", "-1"]) == 2
+    assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
     assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY, "--self-train", "0"]) == 0
     assert "self-training" not in capsys.readouterr().out
     assert not (tmp_path / "off" / "self-trained.json").exists()
