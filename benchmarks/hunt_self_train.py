@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ def shifted_folder(families: Path, root: Path, how: str) -> Path:
         if not link.exists():
             link.symlink_to(image.resolve())
     test = folder / "Test.partial"
+    shutil.rmtree(test, ignore_errors=True)  # an interrupted earlier build
     test.mkdir()
     for p in sorted((families / "Test").iterdir()):
         if p.stem.startswith("real_"):

@@ -44,6 +44,7 @@ tf = import_tensorflow()
 
 FRACTION = 0.5  # of the test images called each class, the surest this share joins training
 PICKED_BYTES = 1 << 30  # decoded picked test images are held in memory: at most this much of them
+TINY = 1e-30  # a floor under probabilities before their log
 EPOCHS = 4  # per round, over the training rows and the picked test images together
 LR_FACTOR = 0.1  # of the run's learning rate, constant: the model is trained, it only adjusts
 
@@ -55,20 +56,37 @@ def check(rounds: int) -> int:
     return rounds
 
 
+def confidence(probs, c) -> np.ndarray:
+    """How sure each row is of class c, as log-odds against the others: P(c) itself reads 1.0 in
+    float32 from log-odds of about 17, and ties there would be broken by file order."""
+    probs = np.asarray(probs, np.float64)
+    others = np.delete(probs, c, axis=1).sum(axis=1)
+    return np.log(np.maximum(probs[:, c], TINY)) - np.log(np.maximum(others, TINY))
+
+
 def pick(probs, decided, fraction=FRACTION, limit=None):
-    """(indices, labels): for each class, of the rows `decided` as it, the `fraction` with the
-    highest probability of it (rounded down), labelled with it; most confident first. With
-    `limit`, every class's share shrinks alike so that at most that many are picked."""
+    """(indices, labels): for each class, of the rows `decided` as it, the `fraction` surest of it
+    (rounded down), labelled with it; surest first. With `limit`, every class's share shrinks
+    alike so that at most that many are picked."""
     probs, decided = np.asarray(probs), np.asarray(decided)
     if limit is not None and len(decided) * fraction > limit:
         fraction = limit / len(decided)
     indices, labels = [], []
     for c in range(probs.shape[1]):
         rows = np.flatnonzero(decided == c)
-        surest = rows[np.argsort(-probs[rows, c], kind="stable")][: int(len(rows) * fraction)]
+        surest = rows[np.argsort(-confidence(probs[rows], c), kind="stable")][: int(len(rows) * fraction)]
         indices.append(surest)
         labels.append(np.full(len(surest), c, np.int64))
     return np.concatenate(indices), np.concatenate(labels)
+
+
+def picked_records(predicted, class_names, limit=None):
+    """pick() over a Predictions of a folder's records: (record indices, labels), among the
+    records the model saw (an undecodable file's fallback answer teaches nothing)."""
+    seen = np.flatnonzero(predicted.seen)
+    decided = np.array([class_names.index(label) for label in predicted.labels])[seen]
+    rows, labels = pick(predicted.probs[seen], decided, limit=limit)
+    return seen[rows], labels
 
 
 def pick_limit(train_rows: int, decode_size: int) -> int:
@@ -108,5 +126,6 @@ def fine_tune(model, config, runtime, train: TrainingRows, pixels, labels, num_c
     model.fit(mixed_dataset(train, pixels, labels, config, seed), epochs=EPOCHS, class_weight=weights,
               callbacks=[guard, TimeLimit(time_limit)], verbose=verbose, shuffle=False)  # the pipeline shuffles
     if guard.tripped:
-        raise RunError("self-training diverged (NaN loss); --self-train 0 submits the model before it")
+        raise RunError("self-training diverged (NaN loss); nothing of it was saved: the same command with "
+                       "--self-train 0 submits the trained model without it")
     return model

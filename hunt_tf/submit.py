@@ -3,9 +3,9 @@
     outcome = report_and_predict(model, run_dir, folder, config, Validation(...), test_ids, tta=False)
     outcome.report, outcome.predicted       # report.json's dict; Predictions of Test (None without one)
 
-hunt_tf.train calls it once after training, and again after each round of self-training
-(hunt_tf.self_train), so the report, decision.json and submission.csv on disk always describe the
-model that is saved.
+hunt_tf.train calls it once after training, and again after self-training (hunt_tf.self_train):
+its rounds predict without writing, and the last writes once the self-trained model is saved,
+so the report, decision.json and submission.csv on disk describe the model that is saved.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hunt_tf import ensemble, extra_fakes
 from hunt_tf.adaptive_cut import AdaptedCut, adapted_cut, adapts, real_scores_of, validation_reals
 from hunt_tf.explain import explain_images
 from hunt_tf.predict import Predictions, predict_pixels, predict_records, write_submission
-from hunt_tf.report import write_report
+from hunt_tf.report import build_report, write_report
 from hunt_tf.rows import subset
 
 
@@ -38,20 +38,25 @@ class Outcome(typing.NamedTuple):
     decision: dict  # decision.json's
 
 
-def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids, tta=False, predict=True) -> Outcome:
+def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids, tta=False, predict=True,
+                       write=True) -> Outcome:
     """Write report/ (validation's metrics, pictures and heatmaps), decision.json and, when asked
-    and Test has images, submission.csv; returns the report (with where the submission's cut was)
-    and the test predictions."""
+    and Test has images, submission.csv; returns the report (with where the submission's cut was),
+    the test predictions and the decision. With `write` False, the same answers and nothing
+    written (a self-training round that is not the last)."""
     run_dir = Path(run_dir)
     report = {}
     if len(val.labels):
         val_probs = predict_pixels(model, val.pixels)
         fixed_cut = 0.5 if val.held_out_source and len(folder.class_names) == 2 else None
-        report = write_report(run_dir / "report", val.labels, val_probs, folder.class_names,
-                              images=val.pixels, names=val.names, threshold=fixed_cut, validation=val.how,
-                              members=len(ensemble.members_of(model)))
-        explain_images(model, val.pixels, val_probs, folder.class_names, run_dir / "report" / "explain.png",
-                       val.labels, val.names)
+        if write:
+            report = write_report(run_dir / "report", val.labels, val_probs, folder.class_names,
+                                  images=val.pixels, names=val.names, threshold=fixed_cut, validation=val.how,
+                                  members=len(ensemble.members_of(model)))
+            explain_images(model, val.pixels, val_probs, folder.class_names, run_dir / "report" / "explain.png",
+                           val.labels, val.names)
+        else:
+            report = build_report(val.labels, val_probs, folder.class_names, fixed_cut)[0]
     # What prediction needs besides the model: the cut on P(class 1), the answer for undecodable
     # files, and how the validation's real images scored (where an adaptive cut may move to).
     decision = {"threshold": report.get("threshold"), "fallback_class": folder.majority_class}
@@ -61,13 +66,16 @@ def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids
         if tta:  # mirror averaging lowers confident scores: compare like with like
             reals = subset(val.pixels, np.flatnonzero(val.labels == real))
             decision["real_scores_tta"] = real_scores_of(predict_pixels(model, reals, tta=True), real)
-    write_json(run_dir / "decision.json", decision)
+    if write:
+        write_json(run_dir / "decision.json", decision)
     if not (folder.test and predict):
         return Outcome(report, None, decision)
     predicted = predict_records(model, folder.test, folder.class_names, config.decode_size, config.resize_mode,
                                 decision["threshold"], decision["fallback_class"], tta=tta,
                                 real_scores=validation_reals(decision, tta) if adapts(config.cut) else None)
     adapted = predicted.adapted
+    if not write:
+        return Outcome(report, predicted, decision)
     if adapted:
         print(adapted.note)
     write_submission(run_dir / "submission.csv", test_ids, predicted.labels)

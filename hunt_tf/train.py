@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import shutil
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ from hunt_tf.splits import has_sources, validation_split
 from hunt_tf.submit import Validation, report_and_predict, unseen_fakes
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
-SELF_TRAINED = "self-trained.json"  # written once model.keras is the self-trained model (hunt_tf.self_train)
+SELF_TRAINED = "self-trained.json"  # what self-training did (or why it was skipped), once model.keras is final
 # Self-training's rounds share what the ensemble's budget left, at least this (self_train_on_test).
 SELF_TRAIN_MIN_S = 60.0
 # The estimate's network trains in what the ensemble's budget left, at least this (held_out_estimate).
@@ -82,10 +83,11 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     asking = dataclasses.asdict(asked)
-    if "cut" not in (settings or {}):
-        del asking["cut"]  # a run keeps the cut it was made with unless one is given (an old run: validation's)
+    for kept in ("cut", "self_train"):  # how a trained run decides, kept unless given (an old run: validation's, none)
+        if kept not in (settings or {}):
+            del asking[kept]
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
-                                  fresh=fresh, may_change=("cache", "strategy", "cut"))  # how it ran and decides is not the run
+                                  fresh=fresh, may_change=("cache", "strategy", "cut", "self_train"))  # how it ran and decides is not the run
     # an unknown cut or average, or a negative count, is an error now, not after decoding
     adapts(config.cut), averages(config.average), ensemble.check(config.members), self_train.check(config.self_train)
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
@@ -116,7 +118,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     trained_s = 0.0  # this call's training seconds
     # Self-training needs the training rows after fit (a run it was cut short in needs them again).
-    self_trains = (predict and bool(folder.test) and config.self_train > 0 and not across
+    # One process, one device: the model is combined and reloaded outside a strategy's scope.
+    self_trains = (predict and bool(folder.test) and config.self_train > 0 and config.strategy == "default"
                    and not (run_dir / SELF_TRAINED).exists())
     if finished:
         again = "reporting and predicting again" if predict else "reporting again"
@@ -135,6 +138,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         model = fit(config, runtime, run_dir, train, (val_pixels, val_labels), len(folder.class_names), verbose,
                     time_limit)
         trained_s = time.perf_counter() - start
+        if not self_trains:
+            train = None  # the largest thing a run holds after fit
     if worker_dir is not None:
         shutil.rmtree(worker_dir, ignore_errors=True)
         return multi_worker.worker_report()
@@ -146,21 +151,22 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                      held_out_source)
     outcome = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, predict)
     report = outcome.report
-    if self_trains and outcome.predicted is not None:
+    if self_trains:
         # Only where Test shows fakes unlike validation's: elsewhere it measured a small loss (session 20).
         if unseen_fakes(outcome, folder.class_names, tta) is None:
-            print("self-training skipped: the Test images show no fakes unlike validation's "
-                  "(the adaptive cut's test; they are the kinds this model was validated on)")
-            report["self_training"] = {"rounds": [], "skipped": "no fakes unlike validation's in Test"}
-            write_json(run_dir / SELF_TRAINED, report["self_training"])
-            if len(val.labels):
-                write_json(run_dir / "report" / "report.json", report)
+            train = None
+            print("self-training skipped: the adaptive cut's test found no fakes unlike validation's in Test "
+                  "(or cannot run: it needs two classes, one named Real, and 20 validation reals)")
+            report = record_self_training(run_dir, report, {"rounds": [], "skipped": "no evidence of fakes unlike "
+                                                            "validation's in Test"})
         else:
             limit = max(ensemble.AUTO_BUDGET_S - trained_s, SELF_TRAIN_MIN_S)
             start = time.perf_counter()
             report = self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta,
                                         verbose, limit)
             trained_s += time.perf_counter() - start
+    elif (run_dir / SELF_TRAINED).exists() and predict:  # run again: the report says what the saved model went through
+        report = record_self_training(run_dir, report, json.loads((run_dir / SELF_TRAINED).read_text()))
     del train
     if estimate:
         del model, val_pixels  # the estimate trains a network of its own: let this one go first
@@ -176,21 +182,27 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
 def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta, verbose,
                        time_limit) -> dict:
     """config.self_train rounds of: the surest test images of each called class join training with
-    the labels given them, the model trains on (hunt_tf.self_train), and reports and predicts again.
-    The rounds share `time_limit` seconds (each stops at the first epoch end past its share).
-    `outcome` is report_and_predict's after training. Saves the model and SELF_TRAINED; returns
-    the last report."""
-    report, predicted = outcome.report, outcome.predicted
+    the labels given them, the model trains on (hunt_tf.self_train) and predicts again. The rounds
+    share `time_limit` seconds (each stops at the first epoch end past its share; none starts once
+    they are spent). `outcome` is report_and_predict's after training. Nothing is written until the
+    last round: then model.keras, the report, decision.json, submission.csv and SELF_TRAINED (a
+    crash before leaves the trained run as it was). Returns the report."""
+    predicted = outcome.predicted
     first = list(predicted.labels)
     rounds = []
+    start = time.perf_counter()
     for r in range(config.self_train):
-        seen = np.flatnonzero(predicted.seen)
-        decided = np.array([folder.class_names.index(label) for label in predicted.labels])[seen]
-        picked, labels = self_train.pick(predicted.probs[seen], decided,
-                                         limit=self_train.pick_limit(len(train), config.decode_size))
-        pixels, ok = files.decode_all([folder.test[i] for i in seen[picked]], config.decode_size, config.resize_mode,
+        if time.perf_counter() - start >= time_limit:
+            print(f"self-training: its {time_limit:.0f} s were spent after {r} round(s)")
+            break
+        if r:  # what the model trained so far answers, unwritten
+            predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, write=False).predicted
+        records, labels = self_train.picked_records(predicted, folder.class_names,
+                                                    self_train.pick_limit(len(train), config.decode_size))
+        pixels, ok = files.decode_all([folder.test[i] for i in records], config.decode_size, config.resize_mode,
                                       progress=False)
-        pixels, labels = pixels[ok], labels[ok]
+        if not ok.all():
+            pixels, labels = pixels[ok], labels[ok]
         if not len(labels):
             break
         counts = ", ".join(f"{np.sum(labels == c)} {name}" for c, name in enumerate(folder.class_names))
@@ -198,15 +210,20 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
               f"with the labels this model gave them")
         self_train.fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
                              time_limit / config.self_train, verbose, seed=config.seed + r)
-        report, predicted, _ = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
+        del pixels
         rounds.append({"picked": {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}})
+    save_model(model, run_dir / "model.keras")
+    report, predicted, _ = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
     changed = int(sum(a != b for a, b in zip(first, predicted.labels)))
     print(f"self-training changed {changed} of {len(first)} test answers")
-    save_model(model, run_dir / "model.keras")
-    done = {"rounds": rounds, "answers_changed": changed}
+    return record_self_training(run_dir, report, {"rounds": rounds, "answers_changed": changed})
+
+
+def record_self_training(run_dir, report, done: dict) -> dict:
+    """SELF_TRAINED, and the report (report.json where validation wrote one) with it under "self_training"."""
     write_json(run_dir / SELF_TRAINED, done)
-    report["self_training"] = done
-    if len(val.labels):  # report_and_predict wrote report.json: it says the submission came after self-training
+    report = {**report, "self_training": done}
+    if (run_dir / "report" / "report.json").exists() and "accuracy" in report:
         write_json(run_dir / "report" / "report.json", report)
     return report
 
@@ -217,7 +234,8 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time
     nothing predicted. Returns its report's metrics and where the run is; None, having said why,
     when that run cannot be made (the submission is already written).
 
-    The submission's model is not this one: it trains on every source. On a Fashion-MNIST folder
+    The submission's model is not this one: it trains on every source, and may self-train on Test
+    (this one never does: it predicts nothing). On a Fashion-MNIST folder
     with two generators, that caught four unseen families at 0.818 against 0.656 for the model
     trained without one (3 seeds each, BENCHMARKS.md, sessions 19 and 18); the gain came through
     the adaptive cut, which moved in every run trained on all sources and in none trained
@@ -226,7 +244,8 @@ def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time
     The estimate costs a second decode of Train (the first run lets its decoded pixels go before
     fit: they are the largest thing a run holds) and one more network's training, stopped at the
     first epoch end past `time_limit` seconds: what the ensemble's budget (AUTO_BUDGET_S) left,
-    at least ESTIMATE_MIN_S (when the submission's run was already trained, the whole budget). On large folders one network
+    at least ESTIMATE_MIN_S (when the submission's run was already trained, the whole budget; the
+    seconds its self-training took count as spent). On large folders one network
     takes most of that budget (1,000 images of 256-512 px: 20 epochs in about 285 s on a 2-core
     EPYC), and a second whole one would leave `make train-cnn` little headroom under 10
     minutes (BENCHMARKS.md, session 19)."""

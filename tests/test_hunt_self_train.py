@@ -43,6 +43,22 @@ def test_a_test_folder_larger_than_training_or_memory_gives_every_class_a_smalle
     assert self_train.pick_limit(train_rows=10**6, decode_size=256) == (1 << 30) // (256 * 256 * 3)  # ...or memory
 
 
+def test_sure_images_whose_probability_reads_1_are_still_told_apart():
+    # All four read P(Real) = 1.0 in float32; their P(AI) says which are surest (not their order).
+    probs = np.array([[1e-9, 1.0], [1e-25, 1.0], [1e-12, 1.0], [1e-20, 1.0]], np.float32)
+    picked, labels = self_train.pick(probs, np.ones(4, int), fraction=0.5)
+    assert picked.tolist() == [1, 3] and labels.tolist() == [1, 1]
+
+
+def test_picked_records_are_records_the_model_saw():
+    p_ai = np.array([0.9, 0.5, 0.95, 0.1, 0.5, 0.05])
+    seen = np.array([True, False, True, True, False, True])  # 1 and 4 were undecodable: the fallback's answer
+    predicted = Predictions(["AI", "AI", "AI", "Real", "AI", "Real"], np.stack([p_ai, 1 - p_ai], axis=1), 0.5, None,
+                            seen)
+    records, labels = self_train.picked_records(predicted, ["AI", "Real"])
+    assert records.tolist() == [2, 5] and labels.tolist() == [0, 1]  # of 0, 2 (AI) and 3, 5 (Real): the surest
+
+
 def _images(value, n, size=8, stripes=False):
     rng = np.random.default_rng(int(value))
     images = np.clip(value + rng.normal(0, 8, (n, size, size, 3)), 0, 255)
@@ -57,14 +73,12 @@ def test_fine_tune_teaches_the_labels_given_to_the_picked_test_images():
     runtime = configure("float32")
     rows = TrainingRows.in_memory(np.concatenate([_images(40, 32), _images(210, 32)]), np.repeat([0, 1], 32))
     unseen = _images(128, 64, stripes=True)  # a kind Train never had
-    answers = {}
     for label in (0, 1):
         model = build_model(config, 8, 2)
         model.fit(rows.dataset(8, seed=0), epochs=8, verbose=0, shuffle=False)
         before = model.predict(unseen, verbose=0)[:, label].mean()
         self_train.fine_tune(model, config, runtime, rows, unseen, np.full(len(unseen), label), 2, verbose=0)
         after = model.predict(unseen, verbose=0)[:, label].mean()
-        answers[label] = (before, after)
         assert after > max(before, 0.5) + 0.05, (label, before, after)
         # ...and the training rows still are what they were.
         assert model.predict(rows.pixels, verbose=0).argmax(1).tolist() == rows.labels.tolist()
@@ -110,19 +124,42 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
     assert len(record["rounds"]) == 2 and sum(record["rounds"][0]["picked"].values()) > 0
     report = json.loads((run / "report" / "report.json").read_text())
     assert report["self_training"] == record and report["n_test"] == len(read_rows(run / "submission.csv"))
-    submission = (run / "submission.csv").read_text()
+    decision = (run / "decision.json").read_text()
 
-    # Run again: the saved model is the self-trained one; it only predicts, the same answers.
+    # Run again: the saved model is the self-trained one (the decision it gives is the one written); it only predicts.
     assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
     out = capsys.readouterr().out
     assert "already holds this trained run" in out and "self-training round" not in out
-    assert (run / "submission.csv").read_text() == submission
+    assert (run / "decision.json").read_text() == decision
+    assert json.loads((run / "report" / "report.json").read_text())["self_training"] == record
 
-    # A run stopped between its training and the end of self-training (no record) self-trains when run again.
-    (run / "self-trained.json").unlink()
-    assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
-    assert "self-training round 1 of 2" in capsys.readouterr().out
-    assert (run / "self-trained.json").exists()
+
+def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_when_run_again(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())
+    data = write_messy_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "0"]) == 0
+    trained = {name: (run / name).read_bytes() for name in ("model.keras", "decision.json", "submission.csv")}
+    calls = []
+
+    def stops_in_round_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fine_tune(*args, **kwargs)
+
+    fine_tune = self_train.fine_tune
+    monkeypatch.setattr(self_train, "fine_tune", stops_in_round_2)
+    # --self-train 2 given to a trained run self-trains it; Ctrl-C in round 2:
+    assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "2"]) == 130
+    assert {name: (run / name).read_bytes() for name in trained} == trained  # round 1 wrote nothing
+    assert not (run / "self-trained.json").exists()
+    monkeypatch.setattr(self_train, "fine_tune", fine_tune)
+    assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "2"]) == 0
+    assert "self-training round 2 of 2" in capsys.readouterr().out
+    assert len(json.loads((run / "self-trained.json").read_text())["rounds"]) == 2
+    assert (run / "decision.json").read_bytes() != trained["decision.json"]
 
 
 def test_self_train_0_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
