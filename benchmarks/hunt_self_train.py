@@ -7,8 +7,8 @@ Self-training teaches the model the labels it gave the test images it was surest
 real test images are shifted (JPEG q75, or a 0.6 px blur: a camera or a pipeline unlike Train's)
 and the model calls many of them AI, it could teach itself that. Each folder here is the family
 folder's Train, and a Test of its 1,000 real test images shifted plus its 500 test fakes of
-the training generator; `hunt-tf train` with its defaults (self-training on) and with
-`--self-train 0`, the same seed. Accuracy on the real and on the fake test images, and their
+the training generator; `hunt-tf train` with its defaults (no self-training) and with
+`--self-train 2`, the same seed. Accuracy on the real and on the fake test images, and their
 mean (balanced accuracy). Rows go to ROOT/results.jsonl; finished rows are kept.
 """
 
@@ -30,7 +30,7 @@ from hunt_cut import shifted  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SHIFTS = ("jpeg75", "blur0.6")
-VARIANTS = {"defaults": [], "no self-training": ["--self-train", "0"]}
+VARIANTS = {"defaults": [], "--self-train 2": ["--self-train", "2"]}
 
 
 def shifted_folder(families: Path, root: Path, how: str) -> Path:
@@ -81,7 +81,7 @@ def main():
                 key = {"shift": how, "seed": seed, "variant": variant}
                 if any(all(r.get(k) == v for k, v in key.items()) for r in done):
                     continue
-                run = args.root / "runs" / f"{how}-{variant.replace(' ', '-')}-s{seed}"
+                run = args.root / "runs" / f"{how}-{variant.replace(' ', '-').strip('-')}-s{seed}"
                 start = time.time()
                 subprocess.run([BIN / "hunt-tf", "train", folder, "--run", run, "--fresh", "--seed", str(seed),
                                 *options], check=True)

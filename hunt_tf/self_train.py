@@ -16,11 +16,12 @@ ECCV 2018): a generator the model half-recognises has its fakes called AI with l
 than real images are called Real, and a single cut would teach mostly Real. The surest of the
 fakes it does catch carry that generator's traces into training, and the rest follow.
 
-hunt_tf.train runs it only where the adaptive cut's test finds fakes unlike validation's in
-Test (hunt_tf.submit.unseen_fakes). Measured (BENCHMARKS.md, session 20, 3 seeds): on
-Fashion-MNIST with one generator in Train, five families it never saw went from 0.885 to 0.916;
-run where Test held nothing new (MNIST, CIFAKE), it cost 0.004-0.007, and the test found
-nothing there.
+hunt_tf.train runs it (`--self-train ROUNDS`, off by default) only where the adaptive cut's
+test finds fakes unlike validation's in Test (hunt_tf.submit.unseen_fakes). Measured
+(BENCHMARKS.md, session 20, 3 seeds): on Fashion-MNIST with one generator in Train, five
+families it never saw went from 0.878 to 0.910; with two generators in Train, four unseen
+families went from 0.818 to 0.789, and blurred real test images were called AI more often.
+Helping in one case and hurting in the other, it stays an option.
 """
 
 from __future__ import annotations

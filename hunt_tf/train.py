@@ -152,7 +152,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     outcome = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, predict)
     report = outcome.report
     if self_trains:
-        # Only where Test shows fakes unlike validation's: elsewhere it measured a small loss (session 20).
+        # Only where Test shows fakes unlike validation's: where it did not, it measured a small loss (session 20).
         if unseen_fakes(outcome, folder.class_names, tta) is None:
             train = None
             print("self-training skipped: the adaptive cut's test found no fakes unlike validation's in Test "

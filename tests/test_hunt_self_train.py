@@ -106,7 +106,7 @@ def test_only_test_images_unlike_validation_open_the_gate():
 
 def test_a_run_without_that_evidence_does_not_self_train_and_says_so(tmp_path, capsys):
     data = write_messy_folder(tmp_path / "data")  # a handful of validation reals: never evidence
-    assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY]) == 0
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY, "--self-train", "2"]) == 0
     assert "self-training skipped" in capsys.readouterr().out
     record = json.loads((tmp_path / "run" / "self-trained.json").read_text())
     assert record["rounds"] == [] and record["skipped"]
@@ -117,7 +117,7 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())  # as if Test held an unseen generator
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
-    assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
+    assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "2"]) == 0
     out = capsys.readouterr().out
     assert "self-training round 1 of 2" in out and "self-training round 2 of 2" in out
     record = json.loads((run / "self-trained.json").read_text())
@@ -126,7 +126,8 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
     assert report["self_training"] == record and report["n_test"] == len(read_rows(run / "submission.csv"))
     decision = (run / "decision.json").read_text()
 
-    # Run again: the saved model is the self-trained one (the decision it gives is the one written); it only predicts.
+    # Run again (the setting is kept): the saved model is the self-trained one (the decision it gives is the one
+    # written); it only predicts.
     assert cli.main(["train", str(data), "--run", str(run), *TINY]) == 0
     out = capsys.readouterr().out
     assert "already holds this trained run" in out and "self-training round" not in out
@@ -162,21 +163,21 @@ def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_wh
     assert (run / "decision.json").read_bytes() != trained["decision.json"]
 
 
-def test_self_train_0_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
+def test_the_default_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())
     data = write_messy_folder(tmp_path / "data")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "bad"), *TINY, "--self-train", "-1"]) == 2
     assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
-    assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY, "--self-train", "0"]) == 0
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY]) == 0  # the default: off
     assert "self-training" not in capsys.readouterr().out
     assert not (tmp_path / "off" / "self-trained.json").exists()
     assert "self_training" not in json.loads((tmp_path / "off" / "report" / "report.json").read_text())
     for f in (data / "Test").iterdir():  # only a broken file left: nothing to learn from, still an answer
         if f.name != "broken.jpg":
             f.unlink()
-    assert cli.main(["train", str(data), "--run", str(tmp_path / "broken"), *TINY]) == 0
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "broken"), *TINY, "--self-train", "2"]) == 0
     assert json.loads((tmp_path / "broken" / "self-trained.json").read_text())["rounds"] == []
     assert [r["Id"] for r in read_rows(tmp_path / "broken" / "submission.csv")] == ["broken"]
     shutil.rmtree(data / "Test")
-    assert cli.main(["train", str(data), "--run", str(tmp_path / "no-test"), *TINY]) == 0
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "no-test"), *TINY, "--self-train", "2"]) == 0
     assert not (tmp_path / "no-test" / "self-trained.json").exists()
