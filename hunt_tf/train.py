@@ -4,8 +4,9 @@
 
 Run directory: config.json, classes.json, decision.json, model.keras, best.keras,
 history.csv, logs/ (TensorBoard), backup/ (resume after a crash), report/ (report.json +
-PNGs), submission.csv; unless --members is 1, each member's best.keras, history.csv,
-backup/ and model.keras are in members/<k>/ instead (model.keras is then their average). A
+PNGs), submission.csv, self-trained.json (with --self-train: what it did, or why not); unless
+--members is 1, each member's best.keras, history.csv, backup/ and model.keras are in
+members/<k>/ instead (model.keras is then their average). A
 Train folder with generator sub-folders also gets held-out/: a run of its own without one
 of them, for the estimate (held_out_estimate). Running into it again with the same settings
 and data resumes a crashed run, or re-predicts a finished one; anything else is refused
@@ -57,7 +58,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     sub-folders and --validation auto, under "held_out" the estimate on a generator that
     training never saw (held_out_estimate)."""
     asked = resolve_config(dict(settings or {}), hparams)
-    check_strategy(asked.strategy)  # before the run directory is written
+    check_strategy(asked.strategy), self_train.check(asked.self_train)  # before the run directory is written
     run_dir, worker_dir = Path(run_dir), None
     across = asked.strategy == "multi-worker"
     if across and not multi_worker.is_chief():
@@ -88,8 +89,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             del asking[kept]
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", "cut", "self_train"))  # how it ran and decides is not the run
-    # an unknown cut or average, or a negative count, is an error now, not after decoding
-    adapts(config.cut), averages(config.average), ensemble.check(config.members), self_train.check(config.self_train)
+    # an unknown cut or average, or a negative member count, is an error now, not after decoding
+    adapts(config.cut), averages(config.average), ensemble.check(config.members)
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 
@@ -121,6 +122,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # One process, one device: the model is combined and reloaded outside a strategy's scope.
     self_trains = (predict and bool(folder.test) and config.self_train > 0 and config.strategy == "default"
                    and not (run_dir / SELF_TRAINED).exists())
+    if predict and config.self_train > 0 and config.strategy != "default":
+        print(f"note: no self-training with --strategy {config.strategy} (one process, one device only)")
     if finished:
         again = "reporting and predicting again" if predict else "reporting again"
         print(f"{run_dir} already holds this trained run: {again} (--fresh retrains)")
@@ -185,8 +188,8 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
     the labels given them, the model trains on (hunt_tf.self_train) and predicts again. The rounds
     share `time_limit` seconds (each stops at the first epoch end past its share; none starts once
     they are spent). `outcome` is report_and_predict's after training. Nothing is written until the
-    last round: then model.keras, the report, decision.json, submission.csv and SELF_TRAINED (a
-    crash before leaves the trained run as it was). Returns the report."""
+    last round: then SELF_TRAINED, model.keras, the report, decision.json and submission.csv (a
+    stop before leaves the trained run as it was). Returns the report."""
     predicted = outcome.predicted
     first = list(predicted.labels)
     rounds = []
@@ -212,11 +215,15 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
                              time_limit / config.self_train, verbose, seed=config.seed + r)
         del pixels
         rounds.append({"picked": {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}})
+    # The record first, then the model, then what it answers: stopped between any two, the same
+    # command reports and predicts again from the saved model, which is the one the files describe.
+    done = {"rounds": rounds}
+    write_json(run_dir / SELF_TRAINED, done)
     save_model(model, run_dir / "model.keras")
     report, predicted, _ = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
-    changed = int(sum(a != b for a, b in zip(first, predicted.labels)))
-    print(f"self-training changed {changed} of {len(first)} test answers")
-    return record_self_training(run_dir, report, {"rounds": rounds, "answers_changed": changed})
+    done["answers_changed"] = int(sum(a != b for a, b in zip(first, predicted.labels)))
+    print(f"self-training changed {done['answers_changed']} of {len(first)} test answers")
+    return record_self_training(run_dir, report, done)
 
 
 def record_self_training(run_dir, report, done: dict) -> dict:

@@ -168,6 +168,7 @@ def test_the_default_and_a_run_without_test_images_do_not_self_train(tmp_path, c
     data = write_messy_folder(tmp_path / "data")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "bad"), *TINY, "--self-train", "-1"]) == 2
     assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # refused before the run directory is written
     assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY]) == 0  # the default: off
     assert "self-training" not in capsys.readouterr().out
     assert not (tmp_path / "off" / "self-trained.json").exists()
