@@ -89,7 +89,7 @@ def report_and_predict(model, run_dir, folder, config, val: Validation, test_ids
     return Outcome(report, predicted, decision)
 
 
-def unseen_fakes(outcome: Outcome, class_names, tta=False) -> AdaptedCut | None:
+def unseen_fakes(outcome: Outcome, class_names, tta=False, cut_tested=False) -> AdaptedCut | None:
     """The adaptive cut's evidence that Test holds fakes unlike validation's: significantly more
     test images between validation's fakes and reals than real images put there (the cut it
     would move to, whether or not --cut adaptive moved it); None without it, or without Test,
@@ -97,7 +97,7 @@ def unseen_fakes(outcome: Outcome, class_names, tta=False) -> AdaptedCut | None:
     predicted = outcome.predicted
     if predicted is None:
         return None
-    if predicted.adapted is not None:
+    if predicted.adapted is not None or cut_tested:  # --cut adaptive asked the same question in prediction
         return predicted.adapted
     return adapted_cut(outcome.decision["threshold"], validation_reals(outcome.decision, tta),
                        predicted.probs[predicted.seen], class_names)

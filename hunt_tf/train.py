@@ -156,7 +156,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     report = outcome.report
     if self_trains:
         # Only where Test shows fakes unlike validation's: where it did not, it measured a small loss (session 20).
-        if unseen_fakes(outcome, folder.class_names, tta) is None:
+        if unseen_fakes(outcome, folder.class_names, tta, cut_tested=adapts(config.cut)) is None:
             train = None
             print("self-training skipped: the adaptive cut's test found no fakes unlike validation's in Test "
                   "(or cannot run: it needs two classes, one named Real, and 20 validation reals)")
@@ -208,13 +208,14 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
             pixels, labels = pixels[ok], labels[ok]
         if not len(labels):
             break
-        counts = ", ".join(f"{np.sum(labels == c)} {name}" for c, name in enumerate(folder.class_names))
-        print(f"self-training round {r + 1} of {config.self_train}: {counts} test images join training "
-              f"with the labels this model gave them")
+        picked = {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}
+        print(f"self-training round {r + 1} of {config.self_train}: "
+              + ", ".join(f"{n} {name}" for name, n in picked.items())
+              + " test images join training with the labels this model gave them")
         self_train.fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
                              time_limit / config.self_train, verbose, seed=config.seed + r)
         del pixels
-        rounds.append({"picked": {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}})
+        rounds.append({"picked": picked})
     # The record first, then the model, then what it answers: stopped between any two, the same
     # command reports and predicts again from the saved model, which is the one the files describe.
     done = {"rounds": rounds}

@@ -114,7 +114,7 @@ def test_a_run_without_that_evidence_does_not_self_train_and_says_so(tmp_path, c
 
 
 def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())  # as if Test held an unseen generator
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())  # as if Test held an unseen generator
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "2"]) == 0
@@ -137,7 +137,7 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
 
 def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_when_run_again(
         tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "0"]) == 0
@@ -164,7 +164,7 @@ def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_wh
 
 
 def test_the_default_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "unseen_fakes", lambda *args: object())
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())
     data = write_messy_folder(tmp_path / "data")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "bad"), *TINY, "--self-train", "-1"]) == 2
     assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
