@@ -37,6 +37,7 @@ from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
 from gradient_hunt.time_limit import TimeLimit
 from hunt_tf.errors import RunError
+from hunt_tf.extra_fakes import real_class
 from hunt_tf.optim import make_optimizer
 from hunt_tf.rows import TrainingRows
 from hunt_tf.splits import class_weights
@@ -65,15 +66,17 @@ def confidence(probs, c) -> np.ndarray:
     return np.log(np.maximum(probs[:, c], TINY)) - np.log(np.maximum(others, TINY))
 
 
-def pick(probs, decided, fraction=FRACTION, limit=None):
-    """(indices, labels): for each class, of the rows `decided` as it, the `fraction` surest of it
-    (rounded down), labelled with it; surest first. With `limit`, every class's share shrinks
-    alike so that at most that many are picked."""
+def pick(probs, decided, fraction=FRACTION, limit=None, classes=None):
+    """(indices, labels): for each of `classes` (default: all), of the rows `decided` as it, the
+    `fraction` surest of it (rounded down), labelled with it; surest first. With `limit`, every
+    class's share shrinks alike so that at most that many are picked."""
     probs, decided = np.asarray(probs), np.asarray(decided)
-    if limit is not None and len(decided) * fraction > limit:
-        fraction = limit / len(decided)
-    indices, labels = [], []
-    for c in range(probs.shape[1]):
+    classes = range(probs.shape[1]) if classes is None else classes
+    candidates = np.isin(decided, list(classes)).sum()
+    if limit is not None and candidates * fraction > limit:
+        fraction = limit / candidates
+    indices, labels = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for c in classes:
         rows = np.flatnonzero(decided == c)
         surest = rows[np.argsort(-confidence(probs[rows], c), kind="stable")][: int(len(rows) * fraction)]
         indices.append(surest)
@@ -83,10 +86,15 @@ def pick(probs, decided, fraction=FRACTION, limit=None):
 
 def picked_records(predicted, class_names, limit=None):
     """pick() over a Predictions of a folder's records: (record indices, labels), among the
-    records the model saw (an undecodable file's fallback answer teaches nothing)."""
+    records the model saw (an undecodable file's fallback answer teaches nothing). Test images
+    called Real are never picked: where an unseen generator's fakes are called Real, the surest
+    of them would teach the model that they are real (session 21: with the MLP GAN alone in
+    Train, most of the images picked as Real were fakes); the training rows' reals stand for Real."""
     seen = np.flatnonzero(predicted.seen)
     decided = np.array([class_names.index(label) for label in predicted.labels])[seen]
-    rows, labels = pick(predicted.probs[seen], decided, limit=limit)
+    real = real_class(class_names)
+    classes = [c for c in range(len(class_names)) if c != real]
+    rows, labels = pick(predicted.probs[seen], decided, limit=limit, classes=classes)
     return seen[rows], labels
 
 

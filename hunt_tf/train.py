@@ -184,8 +184,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
 
 def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta, verbose,
                        time_limit) -> dict:
-    """config.self_train rounds of: the surest test images of each called class join training with
-    the labels given them, the model trains on (hunt_tf.self_train) and predicts again. The rounds
+    """config.self_train rounds of: the surest of the test images called AI join training as AI
+    (hunt_tf.self_train.picked_records), the model trains on and predicts again. The rounds
     share `time_limit` seconds (each stops at the first epoch end past its share; none starts once
     they are spent). `outcome` is report_and_predict's after training. Nothing is written until the
     last round: then SELF_TRAINED, model.keras, the report, decision.json and submission.csv (a
@@ -208,10 +208,10 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
             pixels, labels = pixels[ok], labels[ok]
         if not len(labels):
             break
-        picked = {name: int(np.sum(labels == c)) for c, name in enumerate(folder.class_names)}
+        picked = {folder.class_names[c]: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
         print(f"self-training round {r + 1} of {config.self_train}: "
-              + ", ".join(f"{n} {name}" for name, n in picked.items())
-              + " test images join training with the labels this model gave them")
+              + ", ".join(f"{n} test images called {name}" for name, n in picked.items())
+              + " join training with that label")
         self_train.fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
                              time_limit / config.self_train, verbose, seed=config.seed + r)
         del pixels

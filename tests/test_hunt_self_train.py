@@ -50,13 +50,17 @@ def test_sure_images_whose_probability_reads_1_are_still_told_apart():
     assert picked.tolist() == [1, 3] and labels.tolist() == [1, 1]
 
 
-def test_picked_records_are_records_the_model_saw():
-    p_ai = np.array([0.9, 0.5, 0.95, 0.1, 0.5, 0.05])
-    seen = np.array([True, False, True, True, False, True])  # 1 and 4 were undecodable: the fallback's answer
-    predicted = Predictions(["AI", "AI", "AI", "Real", "AI", "Real"], np.stack([p_ai, 1 - p_ai], axis=1), 0.5, None,
-                            seen)
+def test_picked_records_are_records_the_model_saw_and_called_ai():
+    p_ai = np.array([0.9, 0.5, 0.95, 0.1, 0.5, 0.05, 0.8, 0.85])
+    seen = np.array([True, False, True, True, False, True, True, True])  # 1 and 4: undecodable, the fallback's answer
+    called = ["AI", "AI", "AI", "Real", "AI", "Real", "AI", "AI"]
+    predicted = Predictions(called, np.stack([p_ai, 1 - p_ai], axis=1), 0.5, None, seen)
     records, labels = self_train.picked_records(predicted, ["AI", "Real"])
-    assert records.tolist() == [2, 5] and labels.tolist() == [0, 1]  # of 0, 2 (AI) and 3, 5 (Real): the surest
+    # Of 0, 2, 6, 7 (called AI) the surest half; none of 3, 5: an unseen generator's fakes called Real
+    # would be taught as real.
+    assert records.tolist() == [2, 0] and labels.tolist() == [0, 0]
+    records, labels = self_train.picked_records(predicted, ["AI", "Real"], limit=1)  # the cap counts AI only
+    assert records.tolist() == [2]
 
 
 def _images(value, n, size=8, stripes=False):
