@@ -3,12 +3,12 @@ or where it may learn the wrong thing? Real test images unlike Train's.
 
     .venv/bin/python benchmarks/hunt_self_train.py --families runs/hf17/fashion/data-dcgan --seeds 0 1 2
 
-Self-training teaches the model the labels it gave the test images it was surest of. Where the
+Self-training teaches the model that the test images it was surest were AI are AI. Where the
 real test images are shifted (JPEG q75, or a 0.6 px blur: a camera or a pipeline unlike Train's)
 and the model calls many of them AI, it could teach itself that. Each folder here is the family
 folder's Train, and a Test of its 1,000 real test images shifted plus its 500 test fakes of
-the training generator; `hunt-tf train` with its defaults (no self-training) and with
-`--self-train 2`, the same seed. Accuracy on the real and on the fake test images, and their
+the training generator; `hunt-tf train` with `--self-train 0` (off) and with `--self-train 2`
+(the default), the same seed. Accuracy on the real and on the fake test images, and their
 mean (balanced accuracy). Rows go to ROOT/results.jsonl; finished rows are kept.
 """
 
@@ -30,7 +30,7 @@ from hunt_cut import shifted  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SHIFTS = ("jpeg75", "blur0.6")
-VARIANTS = {"defaults": [], "--self-train 2": ["--self-train", "2"]}
+VARIANTS = {"--self-train 0": ["--self-train", "0"], "--self-train 2": ["--self-train", "2"]}
 
 
 def shifted_folder(families: Path, root: Path, how: str) -> Path:

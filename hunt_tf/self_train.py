@@ -1,27 +1,26 @@
 """Self-training on the Test folder: the detector learns the generators of the images it is asked about.
 
-    picked, labels = pick(probs, decided, fraction=0.5)       # the surest half of each called class
+    rows, labels = picked_records(predicted, class_names)     # the surest half of those called AI
     model = fine_tune(model, config, runtime, train_rows, pixels, labels, num_classes, time_limit=60)
 
 The Gradient Hunt's second round was lost on test images from generators nobody had trained on,
 and validation from the training generator cannot see them coming. But the Test folder is there,
 unlabelled, when `hunt-tf train` runs. After the first prediction, the test images the model is
-surest of join training with the labels it gave them, the model trains a few more epochs at a
-tenth of its learning rate, and predicts again; `--self-train` rounds of it. No test label is
-ever used.
+surest are AI join training as AI, the model trains a few more epochs at a tenth of its learning
+rate, and predicts again; `--self-train` rounds of it (2 by default). No test label is ever used.
 
-Picking per class, not by one confidence cut, is class-balanced self-training (Zou et al.,
-"Unsupervised Domain Adaptation for Semantic Segmentation via Class-Balanced Self-Training",
-ECCV 2018): a generator the model half-recognises has its fakes called AI with less confidence
-than real images are called Real, and a single cut would teach mostly Real. The surest of the
-fakes it does catch carry that generator's traces into training, and the rest follow.
+The picks are the surest half of the images called AI, not those above one confidence level
+(as in class-balanced self-training, Zou et al., ECCV 2018): a generator the model half-recognises
+has its fakes called AI with less confidence than its training generator's, and a single level
+would pick almost only those. The surest of the fakes it does catch carry the new generator's
+traces into training, and the rest follow. Images called Real are never picked: where an unseen
+generator's fakes are called Real, the surest of them would teach the model that they are real;
+the training rows' own reals stand for Real. Picking both classes (session 20) lowered the
+unseen generators of two Fashion-MNIST folders out of three; picking AI alone raised all three
+(BENCHMARKS.md, session 21).
 
-hunt_tf.train runs it (`--self-train ROUNDS`, off by default) only where the adaptive cut's
-test finds fakes unlike validation's in Test (hunt_tf.submit.unseen_fakes). Measured
-(BENCHMARKS.md, session 20, 3 seeds): on Fashion-MNIST with one generator in Train, five
-families it never saw went from 0.878 to 0.910; with two generators in Train, four unseen
-families went from 0.818 to 0.789, and blurred real test images were called AI more often.
-Helping in one case and hurting in the other, it stays an option.
+hunt_tf.train runs it only where the adaptive cut's test finds fakes unlike validation's in
+Test (hunt_tf.submit.unseen_fakes): elsewhere it measured small losses (session 20).
 """
 
 from __future__ import annotations

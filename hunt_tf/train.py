@@ -4,7 +4,7 @@
 
 Run directory: config.json, classes.json, decision.json, model.keras, best.keras,
 history.csv, logs/ (TensorBoard), backup/ (resume after a crash), report/ (report.json +
-PNGs), submission.csv, self-trained.json (with --self-train: what it did, or why not); unless
+PNGs), submission.csv, self-trained.json (what self-training did, or why not); unless
 --members is 1, each member's best.keras, history.csv, backup/ and model.keras are in
 members/<k>/ instead (model.keras is then their average). A
 Train folder with generator sub-folders also gets held-out/: a run of its own without one
@@ -122,7 +122,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # One process, one device: the model is combined and reloaded outside a strategy's scope.
     self_trains = (predict and bool(folder.test) and config.self_train > 0 and config.strategy == "default"
                    and not (run_dir / SELF_TRAINED).exists())
-    if predict and config.self_train > 0 and config.strategy != "default":
+    if predict and "self_train" in (settings or {}) and config.self_train > 0 and config.strategy != "default":
         print(f"note: no self-training with --strategy {config.strategy} (one process, one device only)")
     if finished:
         again = "reporting and predicting again" if predict else "reporting again"
@@ -158,10 +158,10 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # Only where Test shows fakes unlike validation's: where it did not, it measured a small loss (session 20).
         if unseen_fakes(outcome, folder.class_names, tta, cut_tested=adapts(config.cut)) is None:
             train = None
-            print("self-training skipped: the adaptive cut's test found no fakes unlike validation's in Test "
-                  "(or cannot run: it needs two classes, one named Real, and 20 validation reals)")
-            report = record_self_training(run_dir, report, {"rounds": [], "skipped": "no evidence of fakes unlike "
-                                                            "validation's in Test"})
+            why = ("it needs two classes, one named Real" if extra_fakes.real_class(folder.class_names) is None
+                   else "the adaptive cut's test found no evidence of fakes unlike validation's in Test")
+            print(f"self-training skipped: {why}")
+            report = record_self_training(run_dir, report, {"rounds": [], "skipped": why})
         else:
             limit = max(ensemble.AUTO_BUDGET_S - trained_s, SELF_TRAIN_MIN_S)
             start = time.perf_counter()

@@ -167,13 +167,16 @@ def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_wh
     assert (run / "decision.json").read_bytes() != trained["decision.json"]
 
 
-def test_the_default_and_a_run_without_test_images_do_not_self_train(tmp_path, capsys, monkeypatch):
+def test_the_default_self_trains_and_0_or_a_run_without_test_images_does_not(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())
     data = write_messy_folder(tmp_path / "data")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "bad"), *TINY, "--self-train", "-1"]) == 2
     assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()  # refused before the run directory is written
-    assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY]) == 0  # the default: off
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "default"), *TINY]) == 0
+    assert "self-training round 2 of 2" in capsys.readouterr().out  # the default: 2 rounds where the test says so
+    assert len(json.loads((tmp_path / "default" / "self-trained.json").read_text())["rounds"]) == 2
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY, "--self-train", "0"]) == 0
     assert "self-training" not in capsys.readouterr().out
     assert not (tmp_path / "off" / "self-trained.json").exists()
     assert "self_training" not in json.loads((tmp_path / "off" / "report" / "report.json").read_text())
