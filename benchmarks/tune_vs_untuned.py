@@ -8,7 +8,8 @@ re-saved as JPEG at a seeded quality of 60-90, the way competition images usuall
 on the demo's own PNGs the untuned defaults already score 1.0 on validation, so nothing
 could beat them there. Steps, all the project's own commands:
 1. `hunt-tune DATA --budget-minutes B` (Hyperband, the untuned defaults trained in the race);
-2. `hunt-tf train` with the defaults and with `--hparams best_hparams.json`;
+2. `hunt-tf train` with the defaults and with `--hparams best_hparams.json` (both self-train
+   on the test images, unlabelled, where the adaptive cut's test opens: the default);
 3. both submissions scored against the demo's kept test labels: the test set played no
    part in choosing, so it shows whether the validation win is real or the best of many
    noisy draws.

@@ -9,15 +9,16 @@ unlabelled, when `hunt-tf train` runs. After the first prediction, the test imag
 surest are AI join training as AI, the model trains a few more epochs at a tenth of its learning
 rate, and predicts again; `--self-train` rounds of it (2 by default). No test label is ever used.
 
-The picks are the surest half of the images called AI, not those above one confidence level
-(as in class-balanced self-training, Zou et al., ECCV 2018): a generator the model half-recognises
-has its fakes called AI with less confidence than its training generator's, and a single level
-would pick almost only those. The surest of the fakes it does catch carry the new generator's
-traces into training, and the rest follow. Images called Real are never picked: where an unseen
-generator's fakes are called Real, the surest of them would teach the model that they are real;
-the training rows' own reals stand for Real. Picking both classes (session 20) lowered the
-unseen generators of two Fashion-MNIST folders out of three; picking AI alone raised all three
-(BENCHMARKS.md, session 21).
+The picks are a share of the images called AI (the surest half), not those above one
+confidence level: a generator the model half-recognises has its fakes called AI with less
+confidence than its training generator's, and a single level would pick almost only the
+latter (the reason class-balanced self-training, Zou et al., ECCV 2018, picks a share per
+class). The surest of the fakes it does catch carry the new generator's traces into training,
+and the rest follow. Images called Real are never picked: where an unseen generator's fakes are
+called Real, the surest of them would teach the model that they are real; the training rows'
+own reals stand for Real. Picking both classes (session 20) lowered the unseen generators of
+one Fashion-MNIST folder and tied on another, worse in its worst seed; picking AI alone raised
+all three folders in every seed, and cost a held-out MNIST folder 0.006 (BENCHMARKS.md, session 21).
 
 hunt_tf.train runs it only where the adaptive cut's test finds fakes unlike validation's in
 Test (hunt_tf.submit.unseen_fakes): elsewhere it measured small losses (session 20).
@@ -43,7 +44,7 @@ from hunt_tf.splits import class_weights
 
 tf = import_tensorflow()
 
-FRACTION = 0.5  # of the test images called each class, the surest this share joins training
+FRACTION = 0.5  # of the test images called AI, the surest this share joins training
 PICKED_BYTES = 1 << 30  # decoded picked test images are held in memory: at most this much of them
 TINY = 1e-30  # a floor under probabilities before their log
 EPOCHS = 4  # per round, over the training rows and the picked test images together
@@ -70,8 +71,8 @@ def pick(probs, decided, fraction=FRACTION, limit=None, classes=None):
     `fraction` surest of it (rounded down), labelled with it; surest first. With `limit`, every
     class's share shrinks alike so that at most that many are picked."""
     probs, decided = np.asarray(probs), np.asarray(decided)
-    classes = range(probs.shape[1]) if classes is None else classes
-    candidates = np.isin(decided, list(classes)).sum()
+    classes = list(range(probs.shape[1]) if classes is None else classes)
+    candidates = np.isin(decided, classes).sum()
     if limit is not None and candidates * fraction > limit:
         fraction = limit / candidates
     indices, labels = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
@@ -88,11 +89,13 @@ def picked_records(predicted, class_names, limit=None):
     records the model saw (an undecodable file's fallback answer teaches nothing). Test images
     called Real are never picked: where an unseen generator's fakes are called Real, the surest
     of them would teach the model that they are real (session 21: with the MLP GAN alone in
-    Train, most of the images picked as Real were fakes); the training rows' reals stand for Real."""
+    Train, about 1,700 of the 2,700 images called Real were fakes, and at least a quarter of the
+    1,300 picked as Real); the training rows' reals stand for Real. Without a class named Real
+    (two classes), nothing is picked."""
     seen = np.flatnonzero(predicted.seen)
     decided = np.array([class_names.index(label) for label in predicted.labels])[seen]
     real = real_class(class_names)
-    classes = [c for c in range(len(class_names)) if c != real]
+    classes = [] if real is None else [c for c in range(len(class_names)) if c != real]  # no Real: nothing
     rows, labels = pick(predicted.probs[seen], decided, limit=limit, classes=classes)
     return seen[rows], labels
 

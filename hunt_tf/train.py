@@ -119,11 +119,14 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     val_pixels, val_labels = subset(decoded.pixels, val_idx), decoded.labels[val_idx]
     trained_s = 0.0  # this call's training seconds
     # Self-training needs the training rows after fit (a run it was cut short in needs them again).
-    # One process, one device: the model is combined and reloaded outside a strategy's scope.
-    self_trains = (predict and bool(folder.test) and config.self_train > 0 and config.strategy == "default"
+    # One process, one device: the model is combined and reloaded outside a strategy's scope. It teaches
+    # AI, so it needs two classes, one of them Real.
+    can_self_train = config.strategy == "default" and extra_fakes.real_class(folder.class_names) is not None
+    self_trains = (predict and bool(folder.test) and config.self_train > 0 and can_self_train
                    and not (run_dir / SELF_TRAINED).exists())
-    if predict and "self_train" in (settings or {}) and config.self_train > 0 and config.strategy != "default":
-        print(f"note: no self-training with --strategy {config.strategy} (one process, one device only)")
+    if predict and "self_train" in (settings or {}) and config.self_train > 0 and not can_self_train:
+        print("note: no self-training: it needs one process on one device (--strategy default) and two classes, "
+              "one named Real")
     if finished:
         again = "reporting and predicting again" if predict else "reporting again"
         print(f"{run_dir} already holds this trained run: {again} (--fresh retrains)")
@@ -158,8 +161,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # Only where Test shows fakes unlike validation's: where it did not, it measured a small loss (session 20).
         if unseen_fakes(outcome, folder.class_names, tta, cut_tested=adapts(config.cut)) is None:
             train = None
-            why = ("it needs two classes, one named Real" if extra_fakes.real_class(folder.class_names) is None
-                   else "the adaptive cut's test found no evidence of fakes unlike validation's in Test")
+            why = ("the adaptive cut's test found no evidence of fakes unlike validation's in Test "
+                   "(it needs at least 20 validation reals)")
             print(f"self-training skipped: {why}")
             report = record_self_training(run_dir, report, {"rounds": [], "skipped": why})
         else:

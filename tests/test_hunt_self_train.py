@@ -61,6 +61,11 @@ def test_picked_records_are_records_the_model_saw_and_called_ai():
     assert records.tolist() == [2, 0] and labels.tolist() == [0, 0]
     records, labels = self_train.picked_records(predicted, ["AI", "Real"], limit=1)  # the cap counts AI only
     assert records.tolist() == [2]
+    swapped = Predictions(called, np.stack([1 - p_ai, p_ai], axis=1), 0.5, None, seen)
+    records, labels = self_train.picked_records(swapped, ["Real", "AI"])  # Real first: AI is class 1
+    assert records.tolist() == [2, 0] and labels.tolist() == [1, 1]
+    pets = Predictions(["cat" if c == "AI" else "dog" for c in called], predicted.probs, 0.5, None, seen)
+    assert len(self_train.picked_records(pets, ["cat", "dog"])[0]) == 0  # no Real class: nothing
 
 
 def _images(value, n, size=8, stripes=False):
@@ -108,6 +113,18 @@ def test_only_test_images_unlike_validation_open_the_gate():
     assert unseen_fakes(outcome(unseen), ["cat", "dog"]) is None  # no class named Real: no evidence
 
 
+def opens_the_gate_and_picks_half(monkeypatch):
+    """As if Test held an unseen generator, and the first half of the test images were called AI
+    (which of them a tiny model calls AI depends on the CPU's arithmetic; picking is tested above)."""
+    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())
+
+    def first_half(predicted, class_names, limit=None):
+        half = len(predicted.labels) // 2
+        return np.arange(half), np.full(half, class_names.index("AI"))
+
+    monkeypatch.setattr(self_train, "picked_records", first_half)
+
+
 def test_a_run_without_that_evidence_does_not_self_train_and_says_so(tmp_path, capsys):
     data = write_messy_folder(tmp_path / "data")  # a handful of validation reals: never evidence
     assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY, "--self-train", "2"]) == 0
@@ -118,7 +135,7 @@ def test_a_run_without_that_evidence_does_not_self_train_and_says_so(tmp_path, c
 
 
 def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())  # as if Test held an unseen generator
+    opens_the_gate_and_picks_half(monkeypatch)
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "2"]) == 0
@@ -141,7 +158,7 @@ def test_a_run_self_trains_once_and_records_it(tmp_path, capsys, monkeypatch):
 
 def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_when_run_again(
         tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())
+    opens_the_gate_and_picks_half(monkeypatch)
     data = write_messy_folder(tmp_path / "data")
     run = tmp_path / "run"
     assert cli.main(["train", str(data), "--run", str(run), *TINY, "--self-train", "0"]) == 0
@@ -168,7 +185,7 @@ def test_a_run_stopped_in_self_training_keeps_the_trained_run_and_self_trains_wh
 
 
 def test_the_default_self_trains_and_0_or_a_run_without_test_images_does_not(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train, "unseen_fakes", lambda *args, **kwargs: object())
+    opens_the_gate_and_picks_half(monkeypatch)
     data = write_messy_folder(tmp_path / "data")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "bad"), *TINY, "--self-train", "-1"]) == 2
     assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
