@@ -197,6 +197,12 @@ def test_the_default_self_trains_and_0_or_a_run_without_test_images_does_not(tmp
     assert "self-training" not in capsys.readouterr().out
     assert not (tmp_path / "off" / "self-trained.json").exists()
     assert "self_training" not in json.loads((tmp_path / "off" / "report" / "report.json").read_text())
+    pets = shutil.copytree(data, tmp_path / "pets")  # no class named Real: nothing to teach as AI
+    (pets / "Train" / "AI").rename(pets / "Train" / "cat")
+    (pets / "Train" / "Real").rename(pets / "Train" / "dog")
+    assert cli.main(["train", str(pets), "--run", str(tmp_path / "pets-run"), *TINY, "--self-train", "2"]) == 0
+    assert "no self-training: it needs" in capsys.readouterr().out  # asked for: said why not
+    assert not (tmp_path / "pets-run" / "self-trained.json").exists()
     for f in (data / "Test").iterdir():  # only a broken file left: nothing to learn from, still an answer
         if f.name != "broken.jpg":
             f.unlink()
