@@ -21,7 +21,8 @@ folder instead of on one family. Test = 1,000 held-out real images +
 real test images). Fashion-MNIST comes from Debian's `dataset-fashion-mnist` offline
 (`apt-get install dataset-fashion-mnist`). Steps whose outputs exist are skipped, and rows are
 kept by variant name: `defaults` self-trains on Test where its test opens since session 21
-(`--self-train`), so a root made before holds `defaults` rows without it; use a new root.
+(`--self-train`; 2 rounds then, 3 since session 22), so a root made before holds `defaults`
+rows of an older default; use a new root, or name the setting with `--try`.
 """
 
 from __future__ import annotations

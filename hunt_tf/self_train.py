@@ -7,7 +7,7 @@ The Gradient Hunt's second round was lost on test images from generators nobody 
 and validation from the training generator cannot see them coming. But the Test folder is there,
 unlabelled, when `hunt-tf train` runs. After the first prediction, the test images the model is
 surest are AI join training as AI, the model trains a few more epochs at a tenth of its learning
-rate, and predicts again; `--self-train` rounds of it (2 by default). No test label is ever used.
+rate, and predicts again; `--self-train` rounds of it (3 by default). No test label is ever used.
 
 The picks are a share of the images called AI (the surest half), not those above one
 confidence level: a generator the model half-recognises has its fakes called AI with less

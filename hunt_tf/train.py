@@ -211,6 +211,7 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
         if not ok.all():
             pixels, labels = pixels[ok], labels[ok]
         if not len(labels):
+            print(f"self-training stopped after {r} round(s): no test image it calls AI is left to pick")
             break
         picked = {folder.class_names[c]: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
         print(f"self-training round {r + 1} of {config.self_train}: "

@@ -193,8 +193,8 @@ def test_the_default_self_trains_and_0_or_a_run_without_test_images_does_not(tmp
     assert "--self-train must be 0 (off) or more rounds (got -1)" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()  # refused before the run directory is written
     assert cli.main(["train", str(data), "--run", str(tmp_path / "default"), *TINY]) == 0
-    assert "self-training round 2 of 2" in capsys.readouterr().out  # the default: 2 rounds where the test says so
-    assert len(json.loads((tmp_path / "default" / "self-trained.json").read_text())["rounds"]) == 2
+    assert "self-training round 3 of 3" in capsys.readouterr().out  # the default: 3 rounds where the test says so
+    assert len(json.loads((tmp_path / "default" / "self-trained.json").read_text())["rounds"]) == 3
     assert cli.main(["train", str(data), "--run", str(tmp_path / "off"), *TINY, "--self-train", "0"]) == 0
     assert "self-training" not in capsys.readouterr().out
     assert not (tmp_path / "off" / "self-trained.json").exists()
@@ -214,3 +214,21 @@ def test_the_default_self_trains_and_0_or_a_run_without_test_images_does_not(tmp
     shutil.rmtree(data / "Test")
     assert cli.main(["train", str(data), "--run", str(tmp_path / "no-test"), *TINY, "--self-train", "2"]) == 0
     assert not (tmp_path / "no-test" / "self-trained.json").exists()
+
+
+def test_rounds_stop_and_say_so_when_nothing_is_left_to_pick(tmp_path, capsys, monkeypatch):
+    opens_the_gate_and_picks_half(monkeypatch)
+    half = self_train.picked_records
+    calls = []
+
+    def nothing_after_round_1(predicted, class_names, limit=None):
+        calls.append(1)
+        return half(predicted, class_names, limit) if len(calls) == 1 else (np.zeros(0, int), np.zeros(0, int))
+
+    monkeypatch.setattr(self_train, "picked_records", nothing_after_round_1)
+    data = write_messy_folder(tmp_path / "data")
+    assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY, "--self-train", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "self-training round 1 of 3" in out and "self-training round 2 of 3" not in out
+    assert "self-training stopped after 1 round(s): no test image it calls AI is left to pick" in out
+    assert len(json.loads((tmp_path / "run" / "self-trained.json").read_text())["rounds"]) == 1
