@@ -7,9 +7,9 @@ Self-training teaches the model that the test images it was surest were AI are A
 real test images are shifted (JPEG q75, or a 0.6 px blur: a camera or a pipeline unlike Train's)
 and the model calls many of them AI, it could teach itself that. Each folder here is the family
 folder's Train, and a Test of its 1,000 real test images shifted plus its 500 test fakes of
-the training generator; `hunt-tf train` with `--self-train 0` (off), 2 (session 21's default) and
-3 rounds (the default since session 22), the same seed. Accuracy on the real and on the fake test images, and their
-mean (balanced accuracy). Rows go to ROOT/results.jsonl; finished rows are kept.
+the training generator; `hunt-tf train` with `--self-train 0` (off), 2 (session 21's default)
+and 3 rounds (the default since session 22), the same seed. Accuracy on the real and on the
+fake test images, and their mean (balanced accuracy). Rows go to ROOT/results.jsonl; finished rows are kept.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ called Real, the surest of them would teach the model that they are real; the tr
 own reals stand for Real. Picking both classes (session 20) lowered the unseen generators of
 one Fashion-MNIST folder and tied on another, worse in its worst seed; picking AI alone raised
 all three folders in every seed, and cost a held-out MNIST folder 0.006 (BENCHMARKS.md, session 21).
+A third round (the default since session 22) gained 0.014 on the folder that chose it and -0.004
+to +0.008 on four others; it took that MNIST folder to 0.003 above no self-training.
 
 hunt_tf.train runs it only where the adaptive cut's test finds fakes unlike validation's in
 Test (hunt_tf.submit.unseen_fakes): elsewhere it measured small losses (session 20).

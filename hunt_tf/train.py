@@ -206,12 +206,15 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
             predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, write=False).predicted
         records, labels = self_train.picked_records(predicted, folder.class_names,
                                                     self_train.pick_limit(len(train), config.decode_size))
+        if not len(records):
+            print(f"self-training stopped after {r} round(s): the model calls too few test images AI to pick any")
+            break
         pixels, ok = files.decode_all([folder.test[i] for i in records], config.decode_size, config.resize_mode,
                                       progress=False)
         if not ok.all():
             pixels, labels = pixels[ok], labels[ok]
         if not len(labels):
-            print(f"self-training stopped after {r} round(s): no test image it calls AI is left to pick")
+            print(f"self-training stopped after {r} round(s): none of its {len(records)} picks could be decoded")
             break
         picked = {folder.class_names[c]: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
         print(f"self-training round {r + 1} of {config.self_train}: "

@@ -230,5 +230,6 @@ def test_rounds_stop_and_say_so_when_nothing_is_left_to_pick(tmp_path, capsys, m
     assert cli.main(["train", str(data), "--run", str(tmp_path / "run"), *TINY, "--self-train", "3"]) == 0
     out = capsys.readouterr().out
     assert "self-training round 1 of 3" in out and "self-training round 2 of 3" not in out
-    assert "self-training stopped after 1 round(s): no test image it calls AI is left to pick" in out
+    assert out.count("self-training stopped after 1 round(s): the model calls too few test images AI to pick any") == 1
+    assert len(calls) == 2  # no third round was tried
     assert len(json.loads((tmp_path / "run" / "self-trained.json").read_text())["rounds"]) == 1
