@@ -9,7 +9,8 @@ and the model calls many of them AI, it could teach itself that. Each folder her
 folder's Train, and a Test of its 1,000 real test images shifted plus its 500 test fakes of
 the training generator; `hunt-tf train` with `--self-train 0` (off), 2 (session 21's default)
 and 3 rounds (the default since session 22), the same seed. Accuracy on the real and on the
-fake test images, and their mean (balanced accuracy). Rows go to ROOT/results.jsonl; finished rows are kept.
+fake test images, and their mean (balanced accuracy). Rows go to ROOT/results.jsonl; finished
+rows are kept.
 """
 
 from __future__ import annotations
