@@ -59,12 +59,17 @@ def _below(sorted_values, cuts):
     return np.searchsorted(sorted_values, cuts, side="left") / len(sorted_values)
 
 
+def enough_reals(real_scores) -> bool:
+    """Whether validation kept enough real images' scores for the cut's test (MIN_REALS)."""
+    return real_scores is not None and len(real_scores) >= MIN_REALS
+
+
 def adapted_score_cut(real_scores, test_scores, c0: float, z: float = Z, cap: float = CAP) -> float:
     """The cut on Real log-odds (Real when a score is at least it), moved up from `c0` when the
     test scores hold significantly more images between than real images explain; else `c0`."""
     reals, tests = np.sort(np.asarray(real_scores, float)), np.sort(np.asarray(test_scores, float))
     n, m = len(tests), len(reals)
-    if m < MIN_REALS or not n:
+    if not enough_reals(reals) or not n:
         return c0
     values = np.unique(np.concatenate([reals, tests]))
     cuts = (values[1:] + values[:-1]) / 2

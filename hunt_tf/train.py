@@ -31,7 +31,7 @@ from gradient_hunt.errors import UserError
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
 from hunt_tf import audit, ensemble, extra_fakes, files, self_train
-from hunt_tf.adaptive_cut import MIN_REALS, adapts, validation_reals
+from hunt_tf.adaptive_cut import MIN_REALS, adapts, enough_reals, validation_reals
 from hunt_tf.averaging import averages
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
@@ -161,9 +161,10 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         # Only where Test shows fakes unlike validation's: where it did not, it measured a small loss (session 20).
         if unseen_fakes(outcome, folder.class_names, tta, cut_tested=adapts(config.cut)) is None:
             train = None
-            reals = len(validation_reals(outcome.decision, tta) or ())
-            why = (f"{reals} validation reals, and the adaptive cut's test needs {MIN_REALS}" if reals < MIN_REALS
-                   else "the adaptive cut's test found no evidence of fakes unlike validation's in Test")
+            reals = validation_reals(outcome.decision, tta)
+            why = ("the adaptive cut's test found no evidence of fakes unlike validation's in Test"
+                   if enough_reals(reals) else
+                   f"{len(reals or ())} validation reals, and the adaptive cut's test needs {MIN_REALS}")
             print(f"self-training skipped: {why}")
             report = record_self_training(run_dir, report, {"rounds": [], "skipped": why})
         else:
