@@ -20,6 +20,8 @@ CUTS = ("adaptive", "validation")
 # auto: resample for images read as RGB (below RESIDUAL_MIN_SIDE, when a class is named Real),
 # where it measured a large gain on unseen generators; none for photographs, where it did not.
 EXTRA_FAKES = ("auto", "none", "resample", "noise", "resample+noise")
+# Whether hunt-tf train checks its Test answers against Train's real images (hunt_tf.unlike_reals).
+UNLIKE_REALS = ("off", "on")
 # What the first layer sees: pixels, NPR residuals (hunt_tf.residual), or both stacked.
 # auto: residual for images decoded at 64 px or more (photographs: traces at native scale),
 # rgb below (digits, thumbnails: their traces were resampled away, content is what is left).

@@ -32,6 +32,7 @@ from hunt_tf.choices import (
     PRESETS,
     RESIZE_MODES,
     SCHEDULES,
+    UNLIKE_REALS,
     VALIDATIONS,
 )
 from hunt_tf.config import HuntConfig
@@ -54,6 +55,7 @@ CHOICES = {
     "cache": CACHES,
     "cut": CUTS,
     "average": AVERAGES,
+    "unlike_reals": UNLIKE_REALS,
 }
 ID_HELP = ("how a submission Id is made from a test file: stem (name without extension, Kaggle's usual), "
            "name (with it), path (below the test folder); ids that would repeat are an error (default: stem)")

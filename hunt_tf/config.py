@@ -21,7 +21,7 @@ class HuntConfig(Settings):
     # validation cut, trained one network, and did not self-train on Test.
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
                                            "cut": "validation", "average": "none", "members": 1, "head": "gap",
-                                           "self_train": 0}
+                                           "self_train": 0, "unlike_reals": "off"}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)
@@ -34,6 +34,7 @@ class HuntConfig(Settings):
     val_split: float = 0.2  # stratified, seeded
     validation: str = "auto"  # random: a share of each class | source: hold out a whole Train/<class>/<source>/ (leave-one-generator-out) | auto: with such sub-folders both, the submission's model from a random split, the estimate from a network trained in RUN/held-out without one source (across workers: source); else random
     self_train: int = 3  # rounds of self-training on Test/, only where the adaptive cut's test finds fakes unlike validation's (no label used): the surest half of the test images called AI join training as AI, 4 more epochs at a tenth of the learning rate, predict again; against 2 rounds, +0.014 on the Fashion-MNIST folder that chose 3 and -0.004 to +0.008 on four others; where Test's real images come from another camera or pipeline than Train's it can teach them as AI: use 0 there (BENCHMARKS.md, sessions 21-22); needs two classes, one named Real, and --strategy default; 0 = off
+    unlike_reals: str = "off"  # on: after prediction, a second network learns Train's Real images against the Test images (cross-fitted, no test label); of the test images called Real, those unlike Train's reals, significantly more than real images would be, are called AI: fakes of a generator the detector never learnt (BENCHMARKS.md, session 23); where Test's real images come from another camera or pipeline it cannot tell them from fakes; needs two classes, one named Real
     cut: str = "adaptive"  # adaptive: the validation cut, moved toward Real when the Test images hold many more between the validation's fakes and reals than real images explain (unseen generators; no test label used) | validation: the validation cut
     # model
     backbone: str = "cnn"  # cnn | efficientnetb0 | resnet50v2 | mobilenetv2 | convnexttiny
