@@ -1,29 +1,28 @@
-"""A probe, not part of hunt-tf: can "Train's real images vs the Test folder" find unseen generators?
+"""The unlike-reals check (hunt_tf.unlike_reals) measured on hunt-tf runs that already answered a Test folder.
 
     .venv/bin/python benchmarks/hunt_pu_probe.py FOLDER [FOLDER ...] [--seeds 0 1 2] [--detector-runs PATTERN]
     .venv/bin/python benchmarks/hunt_pu_probe.py --root ROOT --summary
 
-Positive-unlabelled learning (Elkan & Noto, KDD 2008). Train's Real images are labelled; the
-Test folder is unlabelled, its real images and its fakes mixed. Where Test's real images come
-from the same source as Train's, a network can tell them from Train's only by memorising them,
-but it can tell fakes from them by their traces, whatever generator made them: no fake of that
-generator is needed. So a small CNN is trained to tell Train's reals from Test's images, and
-its score ranks how unlike Train's reals each test image is.
-
-Cross-fitted, so that no image is scored by a network that trained on it: Train's reals and
-Test are each split in two; the network trained on half 1 of both scores half 2 of both, and
-the other way round. The held-out Train reals then show how real images score, as validation
-reals do for the adaptive cut, and a label-free rule calls AI every test image scored above
-their Q quantile (Q = 0.95 and 0.99: about 5% and 1% of real images called AI).
+The check is positive-unlabelled learning (Elkan & Noto, KDD 2008): a small CNN learns Train's
+real images against the Test folder's, cross-fitted (each half scored by the network trained
+on the other halves), so its score ranks how unlike Train's reals each test image is, whichever
+generator made it (the module's docstring says more). Here it runs on its own, without
+training a detector again, and several rules are scored on the same scores:
+- q0.95, q0.99: the score alone, AI above the Q quantile of the held-out Train reals' scores
+  (about 5% and 1% of real images called AI);
+- with --detector-runs (a pattern with {seed} naming hunt-tf runs on the same folder, whose
+  submission.csv holds the detector's answers): "detector", its answers; "detector or qQ";
+  and "detector + adaptive rule", what `hunt-tf train --unlike-reals on` does
+  (hunt_tf.unlike_reals.called_unlike on the images the detector called Real).
 
 FOLDER: a hunt folder (Train/Real, Test/) whose test files are named FAMILY_NNNNN.png
 (benchmarks/hunt_families.py's folders: FAMILY "real" for real images), or one with
 labels.json (Id -> 0 for AI, 1 for Real; benchmarks/hunt_real.py's sets). Per family: ROC AUC
-of the score (its fakes against Test's reals) and balanced accuracy (real images' and that
-family's, averaged, as hunt_families.py reports) of the rule; with --detector-runs, a pattern
-with {seed} naming hunt-tf runs on the same folder, the same for "AI when the detector or the
-probe says so". Results are appended to ROOT/pu_probe.jsonl, the scores kept in ROOT/*.npz (for other rules
-without training again).
+of the score (its fakes against Test's reals) and, per rule, balanced accuracy (real images'
+and that family's, averaged, as hunt_families.py reports; under "real", the real images').
+Results are appended to ROOT/pu_probe.jsonl, the scores kept in ROOT/*.npz (for other rules
+without training again). Train and Test are loaded whole as RGB at their own size: for
+thumbnails (its rows are 28 and 32 px; r1 at 224 px took 5-7 minutes a seed).
 """
 
 from __future__ import annotations
@@ -38,17 +37,13 @@ import numpy as np
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from gradient_hunt.runtime import import_keras
-from hunt_tf.adaptive_cut import adapted_score_cut
-
-keras = import_keras()
+from hunt_tf.unlike_reals import EPOCHS, called_unlike, cross_fitted_scores
 
 QUANTILES = (0.95, 0.99)
-EPOCHS = 8
 
 
 def load(paths) -> np.ndarray:
-    return np.stack([np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0 for p in paths])
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
 
 
 def test_families(folder: Path, paths) -> np.ndarray:
@@ -60,38 +55,6 @@ def test_families(folder: Path, paths) -> np.ndarray:
     return np.array([p.stem.rsplit("_", 1)[0] for p in paths])
 
 
-def probe_net(shape) -> keras.Model:
-    x = inputs = keras.Input(shape)
-    for filters in (32, 64, 128):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
-
-
-def cross_fitted_scores(reals, test, seed, epochs=EPOCHS):
-    """(scores of Train's reals, scores of Test): each half scored by the network trained on the other half."""
-    rng = np.random.default_rng(seed)
-    real_fold, test_fold = rng.permutation(len(reals)) % 2, rng.permutation(len(test)) % 2
-    real_scores, test_scores = np.zeros(len(reals)), np.zeros(len(test))
-    for k in (0, 1):
-        keras.utils.set_random_seed(seed * 2 + k)
-        a, b = reals[real_fold != k], test[test_fold != k]
-        x = np.concatenate([a, b, a[:, :, ::-1], b[:, :, ::-1]])  # and their mirrors
-        y = np.concatenate([np.zeros(len(a)), np.ones(len(b))] * 2)
-        weight = np.where(y == 0, len(y) / (2 * 2 * len(a)), len(y) / (2 * 2 * len(b)))  # classes weigh alike
-        model = probe_net(reals.shape[1:])
-        steps = epochs * -(-len(y) // 64)  # the rate decays to 0: the last epoch's weights are a settled state
-        model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)), "binary_crossentropy")
-        model.fit(x, y, sample_weight=weight, batch_size=64, epochs=epochs, verbose=0, shuffle=True)
-        real_scores[real_fold == k] = model.predict(reals[real_fold == k], verbose=0, batch_size=512)[:, 0]
-        test_scores[test_fold == k] = model.predict(test[test_fold == k], verbose=0, batch_size=512)[:, 0]
-    return real_scores, test_scores
-
-
 def balanced(called_ai, family) -> dict:
     """Per fake family: (share of Test's reals called Real + share of its fakes called AI) / 2;
     under "real", the share of Test's reals called Real."""
@@ -99,23 +62,6 @@ def balanced(called_ai, family) -> dict:
     scores = {f: round(float((np.mean(~called_ai[real]) + np.mean(called_ai[family == f])) / 2), 4)
               for f in sorted(set(family) - {"real"})}
     return {**scores, "real": round(float(np.mean(~called_ai[real])), 4)}
-
-
-def realness(scores) -> np.ndarray:
-    """The probe's score as log-odds of "like Train's reals" (higher: more real), the adaptive cut's scale."""
-    p = np.clip(np.asarray(scores, np.float64), 1e-7, 1 - 1e-7)
-    return np.log1p(-p) - np.log(p)
-
-
-def adaptive_calls(detector, real_scores, test_scores) -> np.ndarray:
-    """AI where the detector says so, and where hunt_tf.adaptive_cut's rule, applied to the probe's
-    realness of the test images the detector calls Real against that of held-out Train reals,
-    moves the cut: only when significantly more of them look unlike Train's reals than real
-    images would, and never calling more than its CAP of the held-out reals AI."""
-    reals, tests = realness(real_scores), realness(test_scores)
-    start = min(reals.min(), tests.min()) - 1.0  # the detector's calls alone: nothing below it
-    cut = adapted_score_cut(reals, tests[~detector], start)
-    return detector | (tests < cut)
 
 
 def detector_calls(run: Path, paths) -> np.ndarray | None:
@@ -189,7 +135,7 @@ def main():
             if detector is not None:
                 row["rule"]["detector"] = balanced(detector, family)
                 row["rule"]["detector + adaptive rule"] = balanced(
-                    adaptive_calls(detector, real_scores, test_scores), family)
+                    detector | called_unlike(real_scores, test_scores, ~detector), family)
             kept = f"{'_'.join(folder.parts[-3:])}-s{seed}-e{args.epochs}-r{len(reals)}.npz"
             np.savez(args.root / kept, real_scores=real_scores, test_scores=test_scores, family=family)
             print(json.dumps(row), flush=True)

@@ -104,8 +104,15 @@ def unlike_reals(reals, test, called_real, seed=0, epochs=EPOCHS, time_limit=0) 
     called_real = np.asarray(called_real, bool)
     if len(reals) < MIN_IMAGES or len(test) < MIN_IMAGES or not called_real.any():
         return np.zeros(len(test), bool)
-    real_scores, test_scores = cross_fitted_scores(reals, test, seed, epochs, time_limit)
+    return called_unlike(*cross_fitted_scores(reals, test, seed, epochs, time_limit), called_real)
+
+
+def called_unlike(real_scores, test_scores, called_real) -> np.ndarray:
+    """The rule on cross-fitted P(Test) scores: of the test images `called_real`, those whose realness
+    lies below the cut that hunt_tf.adaptive_cut's rule moves to from below every score, with the
+    held-out Train reals as the real images it compares them with (bool per test image)."""
     held_out, tests = realness(real_scores), realness(test_scores)
+    called_real = np.asarray(called_real, bool)
     start = min(held_out.min(), tests.min()) - 1.0  # below every score: the detector's answers alone
     cut = adapted_score_cut(held_out, tests[called_real], start)
     return called_real & (tests < cut)
