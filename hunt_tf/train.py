@@ -44,11 +44,10 @@ from hunt_tf.splits import has_sources, validation_split
 from hunt_tf.submit import Validation, report_and_predict, unseen_fakes
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
+DECIDES = ("cut", "self_train", "unlike_reals")  # settings of how a trained run answers: may change on it
 SELF_TRAINED = "self-trained.json"  # what self-training did (or why it was skipped), once model.keras is final
 # Self-training's rounds share what the ensemble's budget left, at least this (self_train_on_test).
 SELF_TRAIN_MIN_S = 60.0
-# The unlike-reals check's two networks share at most this (hunt_tf.unlike_reals).
-UNLIKE_REALS_S = 120.0
 # The estimate's network trains in what the ensemble's budget left, at least this (held_out_estimate).
 ESTIMATE_MIN_S = 60.0
 
@@ -86,11 +85,11 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # The same settings on other data (another round's folder) are another run, not this one.
     identity = {"data": str(Path(data_dir).resolve()), "classes": folder.class_names}
     asking = dataclasses.asdict(asked)
-    for kept in ("cut", "self_train", "unlike_reals"):  # how a trained run decides, kept unless given (an old run: validation's, none)
+    for kept in DECIDES:  # how a trained run decides, kept unless given (an old run: validation's, none, off)
         if kept not in (settings or {}):
             del asking[kept]
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
-                                  fresh=fresh, may_change=("cache", "strategy", "cut", "self_train", "unlike_reals"))  # how it ran and decides is not the run
+                                  fresh=fresh, may_change=("cache", "strategy", *DECIDES))  # how it ran and decides is not the run
     # an unknown cut or average, or a negative member count, is an error now, not after decoding
     adapts(config.cut), averages(config.average), ensemble.check(config.members), unlike_reals.check(config.unlike_reals)
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
@@ -179,7 +178,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
         report = record_self_training(run_dir, report, json.loads((run_dir / SELF_TRAINED).read_text()))
     del train
     if predict and folder.test and config.unlike_reals == "on":  # after the answers it checks are final
-        report = unlike_reals.check_submission(run_dir, folder, config, test_ids, report, UNLIKE_REALS_S)
+        report = unlike_reals.check_submission(run_dir, folder, config, test_ids, report)
     if estimate:
         del model, val_pixels  # the estimate trains a network of its own: let this one go first
         gc.collect()

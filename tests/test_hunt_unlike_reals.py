@@ -53,11 +53,12 @@ def test_realness_is_the_log_odds_of_train_reals_and_stays_finite():
 
 
 def write_folder(root, n_real=240, n_test=120):
-    """Train/Real and Train/AI of smooth images (AI: 8-level checkerboard), Test: smooth images, then
-    ones with a 24-level checkerboard (a generator Train never showed), then a broken file."""
+    """Train/Real and Train/AI of smooth images (AI: dark ones, a trace a tiny detector learns at once),
+    Test: smooth images, then bright ones with a 24-level checkerboard (a generator Train never
+    showed: the detector calls them Real), then a broken file."""
     from PIL import Image
 
-    parts = {"Train/Real": blobs(n_real, seed=0), "Train/AI": blobs(n_real, seed=3, checker=8.0),
+    parts = {"Train/Real": blobs(n_real, seed=0), "Train/AI": blobs(n_real, seed=3) // 4,
              "Test": np.concatenate([blobs(n_test, seed=1), blobs(n_test, seed=2, checker=24.0)])}
     for part, images in parts.items():
         (root / part).mkdir(parents=True)
@@ -87,6 +88,10 @@ def test_the_check_rewrites_a_submission_with_the_fakes_it_finds(tmp_path, capsy
     assert answers[220:] == said[220:]  # called AI stays AI; the undecodable file keeps its answer
     assert report["unlike_reals"]["called_ai"] == sum(a != b for a, b in zip(answers, said))
     assert "are unlike Train's real images" in capsys.readouterr().out
+    write_submission(run / "submission.csv", ids, said)
+    report = unlike_reals.check_submission(run, folder, HuntConfig(image_size=64, resize_mode="resize"), ids, {})
+    assert report["unlike_reals"]["skipped"] == "images decoded at 64 px; it was measured under 64 px only"
+    assert [row["Label"] for row in read_rows(run / "submission.csv")] == said  # untouched
 
 
 def test_a_run_with_the_check_says_when_it_cannot_and_keeps_the_setting(tmp_path, capsys):
@@ -106,3 +111,16 @@ def test_a_run_with_the_check_says_when_it_cannot_and_keeps_the_setting(tmp_path
         cli.main(["train", str(data), "--run", str(tmp_path / "x"), *TINY, "--unlike-reals", "maybe"])
     with pytest.raises(SettingsError, match="unknown --unlike-reals 'maybe'; choose from off, on"):
         unlike_reals.check("maybe")  # as from a JSON file
+
+
+def test_a_run_with_the_check_answers_the_same_when_it_predicts_again(tmp_path, capsys):
+    data = write_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    answers = []
+    for _ in range(2):  # trains, then re-predicts the finished run (the setting kept)
+        assert cli.main(["train", str(data), "--run", str(run), *TINY, "--epochs", "3", "--unlike-reals", "on"]) == 0
+        assert "test images called Real are unlike Train's real images" in capsys.readouterr().out
+        answers.append([row["Label"] for row in read_rows(run / "submission.csv")])
+        assert json.loads((run / "report" / "report.json").read_text())["unlike_reals"]["called_ai"] > 80
+    assert answers[0] == answers[1]  # the check starts from the detector's answers each time: nothing piles up
+    assert sum(a == "AI" for a in answers[0][120:240]) > 100 and sum(a == "AI" for a in answers[0][:120]) <= 6
