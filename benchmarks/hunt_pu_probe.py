@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
+from hunt_tf.predict import read_submission
 from hunt_tf.unlike_reals import EPOCHS, called_unlike, cross_fitted_scores
 
 QUANTILES = (0.95, 0.99)
@@ -65,11 +66,11 @@ def balanced(called_ai, family) -> dict:
 
 
 def detector_calls(run: Path, paths) -> np.ndarray | None:
-    submission = run / "submission.csv"
-    if not submission.exists():
+    """Whether the run's submission called each test file AI (None without a submission)."""
+    if not (run / "submission.csv").exists():
         return None
-    rows = dict(line.split(",", 1) for line in submission.read_text().splitlines()[1:])
-    return np.array([rows[p.stem].strip() == "AI" for p in paths])
+    answers = read_submission(run / "submission.csv")
+    return np.array([answers[p.stem] == "AI" for p in paths])
 
 
 def trained_families(folder: str) -> list[str]:

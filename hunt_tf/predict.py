@@ -120,6 +120,12 @@ def write_submission(path, ids, labels):
         writer.writerows(zip(ids, labels))
 
 
+def read_submission(path) -> dict:
+    """A submission CSV's answers: Id -> Label."""
+    with open(path, newline="") as f:
+        return {row["Id"]: row["Label"] for row in csv.DictReader(f)}
+
+
 def load_decision(run_dir: Path) -> dict:
     """decision.json of a run ({threshold, fallback_class, real_scores[, real_scores_tta]}); older
     runs wrote threshold.json only."""

@@ -101,3 +101,12 @@ def unseen_fakes(outcome: Outcome, class_names, tta=False, cut_tested=False) -> 
         return predicted.adapted
     return adapted_cut(outcome.decision["threshold"], validation_reals(outcome.decision, tta),
                        predicted.probs[predicted.seen], class_names)
+
+
+def with_record(run_dir, report: dict, key: str, done: dict) -> dict:
+    """The report with `done` under `key`, and report.json rewritten with it where validation wrote
+    one (a step after prediction, such as self-training, says what it did there)."""
+    report = {**report, key: done}
+    if (Path(run_dir) / "report" / "report.json").exists() and "accuracy" in report:
+        write_json(Path(run_dir) / "report" / "report.json", report)
+    return report

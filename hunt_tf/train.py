@@ -41,7 +41,7 @@ from hunt_tf.optim import auto_epochs, auto_patience
 from hunt_tf.predict import submission_ids
 from hunt_tf.rows import TrainingRows, decode_train, subset
 from hunt_tf.splits import has_sources, validation_split
-from hunt_tf.submit import Validation, report_and_predict, unseen_fakes
+from hunt_tf.submit import Validation, report_and_predict, unseen_fakes, with_record
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
 DECIDES = ("cut", "self_train", "unlike_reals")  # settings of how a trained run answers: may change on it
@@ -242,10 +242,7 @@ def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outc
 def record_self_training(run_dir, report, done: dict) -> dict:
     """SELF_TRAINED, and the report (report.json where validation wrote one) with it under "self_training"."""
     write_json(run_dir / SELF_TRAINED, done)
-    report = {**report, "self_training": done}
-    if (run_dir / "report" / "report.json").exists() and "accuracy" in report:
-        write_json(run_dir / "report" / "report.json", report)
-    return report
+    return with_record(run_dir, report, "self_training", done)
 
 
 def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time_limit) -> dict | None:

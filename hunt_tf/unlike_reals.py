@@ -27,20 +27,19 @@ images decoded under 64 px only (BENCHMARKS.md, session 23); larger ones are not
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from gradient_hunt.atomic import write_json
 from gradient_hunt.settings import SettingsError
 from gradient_hunt.time_limit import TimeLimit
 from hunt_tf import files
 from hunt_tf.adaptive_cut import adapted_score_cut, log_odds
 from hunt_tf.choices import RESIDUAL_MIN_SIDE, UNLIKE_REALS
 from hunt_tf.extra_fakes import real_class
-from hunt_tf.predict import write_submission
+from hunt_tf.predict import read_submission, write_submission
+from hunt_tf.submit import with_record
 
 EPOCHS = 8  # per half; the rate decays to 0 over them, so the last epoch's weights are settled
 BATCH_SIZE = 64
@@ -150,8 +149,7 @@ def check_submission(run_dir, folder, config, test_ids, report: dict, time_limit
     if min(real_ok.sum(), test_ok.sum()) < MIN_IMAGES:
         return _skipped(run_dir, report, f"{real_ok.sum()} Train reals and {test_ok.sum()} decodable test images; "
                                          f"it needs {MIN_IMAGES} of each")
-    with open(run_dir / "submission.csv", newline="") as f:
-        answers = {row["Id"]: row["Label"] for row in csv.DictReader(f)}
+    answers = read_submission(run_dir / "submission.csv")  # the detector's, after self-training
     labels = [answers[i] for i in test_ids]
     decoded = np.flatnonzero(test_ok)  # an undecodable file keeps its fallback answer
     called_real = np.array([labels[i] == folder.class_names[real] for i in decoded], bool)
@@ -166,16 +164,9 @@ def check_submission(run_dir, folder, config, test_ids, report: dict, time_limit
           f"and are called {folder.class_names[1 - real]} (--unlike-reals off keeps the detector's answers)"
           if n else "unlike-reals check: no more test images unlike Train's real images than real ones explain; "
           "the answers stand")
-    return _recorded(run_dir, report, {"called_ai": n, "of_called_real": int(called_real.sum())})
+    return with_record(run_dir, report, "unlike_reals", {"called_ai": n, "of_called_real": int(called_real.sum())})
 
 
 def _skipped(run_dir, report, why):
     print(f"unlike-reals check skipped: {why}")
-    return _recorded(run_dir, report, {"called_ai": 0, "skipped": why})
-
-
-def _recorded(run_dir, report, done):
-    report = {**report, "unlike_reals": done}
-    if (run_dir / "report" / "report.json").exists() and "accuracy" in report:
-        write_json(run_dir / "report" / "report.json", report)
-    return report
+    return with_record(run_dir, report, "unlike_reals", {"called_ai": 0, "skipped": why})
