@@ -4,7 +4,7 @@
 
 Train-step images/second of our DCGAN (defaults, batch 64) in float32 and mixed_bfloat16,
 with the generator's BatchNormalization layers as Keras' own and as
-hunt_tf.batchnorm.FusedBatchNormalization, interleaved in one process.
+gradient_hunt.batchnorm.FusedBatchNormalization, interleaved in one process.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ def main():
     import tensorflow as tf
 
     from gan_tf import networks
-    from hunt_tf.batchnorm import FusedBatchNormalization
+    from gradient_hunt.batchnorm import FusedBatchNormalization
 
     keras_bn = networks.layers.BatchNormalization
+    fused_bn = networks.FusedBatchNormalization
     for repeat in range(args.repeats):
         for precision in ("float32", "mixed_bfloat16"):
             for name, layer in (("keras", keras_bn), ("fused", FusedBatchNormalization)):
-                networks.layers.BatchNormalization = layer  # what build_generator will instantiate
+                networks.FusedBatchNormalization = layer  # what build_generator will instantiate
                 keras.mixed_precision.set_global_policy(precision)
                 gan, _ = gan_speed.ours()
                 gan.make_train_function()
@@ -42,7 +43,7 @@ def main():
                 data = (batch, tf.range(64) % 10) if gan.num_classes else batch
                 ips = gan_speed.images_per_second(lambda _, f=gan.train_function, d=data: f(iter([d])), batch, args.steps)
                 print(f"repeat {repeat}  {precision:15s} {name:6s} BatchNorm  {ips:6.0f} img/s", flush=True)
-    networks.layers.BatchNormalization = keras_bn
+    networks.FusedBatchNormalization = fused_bn
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def open_scored(run, folder_dir) -> Scored:
     from gradient_hunt.runtime import import_keras
 
     keras = import_keras()
-    import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
+    import gradient_hunt.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files
     from hunt_tf.adaptive_cut import real_scores_of

@@ -141,7 +141,7 @@ def score_submission(path: Path, truth: dict):
 def test_auc(run: Path, folder: Path, truth: dict):
     """ROC AUC of the run's P(Real) on the labelled test files (in this process, with the run's model)."""
     keras = import_keras()
-    import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
+    import gradient_hunt.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
     from hunt_tf import files
     from hunt_tf.config import HuntConfig

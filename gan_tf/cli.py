@@ -135,6 +135,8 @@ def cmd_train(args):
 def _load_run(run):
     import keras
 
+    import gan_tf.networks  # noqa: F401  registers the generator's layers for load_model
+
     run = Path(run)
     if not (run / "config.json").exists() or not (run / "generator.keras").exists():
         raise RunError(f"{run} is not a finished or checkpointed gan-tf run (no config.json/generator.keras)")

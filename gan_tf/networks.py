@@ -19,6 +19,7 @@ import keras
 from keras import layers, ops
 
 from gan_tf.config import ARCHITECTURES
+from gradient_hunt.batchnorm import FusedBatchNormalization
 from gradient_hunt.multi_worker import across_workers
 from gradient_hunt.runtime import import_tensorflow
 
@@ -107,19 +108,18 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
     else:
         # Seed grid -> doublings by transposed convs (not UpSampling2D, so XLA can differentiate),
         # halving the channels each time: 7x7x2w -> 14x14xw -> 28x28xw/2 for digits.
-        # Keras' BatchNormalization, not the fused one of the hunt CNN: on these small maps the fused
-        # kernel measured ~15% slower per step in bfloat16 and no faster in float32 on this CPU
-        # (benchmarks/gan_batchnorm.py).
+        # The fused BatchNorm of the hunt CNN: Keras' own cost more than the generator's convolutions
+        # (train step +12% in bfloat16, +7% in float32 on an AMX Xeon, benchmarks/gan_batchnorm.py).
         seed_h, seed_w, doublings = upsampling_plan(height, width_px)
         sync = across_workers()  # statistics of the global batch, as one process would see it
         seed_channels = _channels(width, doublings - 1)
         x = layers.Dense(seed_h * seed_w * seed_channels, use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization(synchronized=sync)(x))
+        x = layers.ReLU()(FusedBatchNormalization(synchronized=sync)(x))
         x = layers.Reshape((seed_h, seed_w, seed_channels))(x)
         for level in range(doublings - 2, -2, -1):
             channels_out = _channels(width, level) if level >= 0 else max(1, width // 2)
             x = layers.Conv2DTranspose(channels_out, kernel_size, strides=2, padding="same", use_bias=False)(x)
-            x = layers.ReLU()(layers.BatchNormalization(synchronized=sync)(x))
+            x = layers.ReLU()(FusedBatchNormalization(synchronized=sync)(x))
         # A last 3x3 conv at full resolution cleans up strokes (measured: lower FCD per second).
         x = layers.Conv2D(channels, 3, padding="same")(x)
     outputs = layers.Activation("tanh", dtype="float32", name="image")(x)

@@ -131,7 +131,7 @@ def parser():
 def _load_run(run):
     import keras
 
-    import hunt_tf.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
+    import gradient_hunt.batchnorm  # noqa: F401  registers FusedBatchNormalization for load_model
     import hunt_tf.residual  # noqa: F401  registers NPRResidual
     from hunt_tf.predict import load_decision
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hunt_tf.batchnorm import FusedBatchNormalization
+from gradient_hunt.batchnorm import FusedBatchNormalization, kernel_dtype
 
 
 def twin_layers(shape, momentum=0.9):
@@ -36,13 +36,44 @@ def test_fused_matches_keras_batchnorm_in_training_inference_and_gradients():
     np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False), atol=1e-5)
 
 
-def test_fused_runs_in_bfloat16_and_falls_back_for_other_shapes():
+def test_fused_runs_in_bfloat16_with_float32_statistics():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     layer = FusedBatchNormalization()
-    y = layer(tf.random.normal((2, 4, 4, 3)), training=True)
+    y = layer(tf.random.normal((2, 4, 4, 16)), training=True)
     assert y.dtype == tf.bfloat16 and layer.moving_mean.dtype == "float32"
-    flat = FusedBatchNormalization()
-    assert flat(tf.random.normal((5, 7)), training=True).shape == (5, 7)  # 2-D: the Keras implementation
+
+
+def test_the_kernel_runs_in_float32_where_half_precision_is_slow():
+    assert kernel_dtype(tf.bfloat16, 32) == tf.bfloat16 and kernel_dtype(tf.float16, 4704) == tf.float16
+    assert kernel_dtype(tf.bfloat16, 24) == tf.float32 and kernel_dtype(tf.float16, 3) == tf.float32
+    assert kernel_dtype(tf.float32, 24) == tf.float32
+
+
+@pytest.mark.parametrize("shape", [(8, 3, 3, 24), (8, 3, 3, 32), (16, 40)])
+def test_fused_matches_keras_in_bfloat16_whatever_the_kernel_dtype_and_on_dense_inputs(shape):
+    # 24 channels normalise in float32, 32 in bfloat16; (16, 40) is a Dense layer's output.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    x = tf.constant(np.random.default_rng(0).normal(1.0, 2.0, shape).astype("float32"))
+    keras_bn, fused_bn = twin_layers(shape)
+    fused, expected = fused_bn(x, training=True), keras_bn(x, training=True)
+    assert fused.dtype == tf.bfloat16 and fused.shape == shape
+    np.testing.assert_allclose(tf.cast(fused, tf.float32), tf.cast(expected, tf.float32), atol=0.05)
+    np.testing.assert_allclose(fused_bn.moving_mean, keras_bn.moving_mean, atol=1e-2)
+    np.testing.assert_allclose(fused_bn.moving_variance, keras_bn.moving_variance, rtol=2e-2)
+    np.testing.assert_allclose(tf.cast(fused_bn(x, training=False), tf.float32),
+                               tf.cast(keras_bn(x, training=False), tf.float32), atol=0.05)
+
+
+def test_dense_inputs_match_keras_in_float32_with_gradients():
+    x = tf.constant(np.random.default_rng(2).normal(-1.0, 2.0, (12, 7)).astype("float32"))
+    keras_bn, fused_bn = twin_layers(x.shape)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        loss_keras = tf.reduce_sum(keras_bn(x, training=True) ** 3)
+        loss_fused = tf.reduce_sum(fused_bn(x, training=True) ** 3)
+    np.testing.assert_allclose(loss_fused, loss_keras, rtol=1e-4)
+    np.testing.assert_allclose(tape.gradient(loss_fused, x), tape.gradient(loss_keras, x), atol=1e-4)
+    np.testing.assert_allclose(fused_bn.moving_variance, keras_bn.moving_variance, atol=1e-5)
 
 
 @pytest.mark.parametrize("scale,center", [(False, True), (True, False)])

@@ -4,7 +4,7 @@ import pytest
 
 from gradient_hunt.settings import SettingsError
 from hunt_tf.averaging import WeightAverage, first_averaged_epoch, refresh_batchnorm
-from hunt_tf.batchnorm import FusedBatchNormalization
+from gradient_hunt.batchnorm import FusedBatchNormalization
 from hunt_tf.config import HuntConfig
 from hunt_tf.fitting import callbacks
 

@@ -116,7 +116,7 @@ def test_a_worker_whose_peer_never_starts_stops_with_a_message(tmp_path):
 def trainable_weights(run):
     import keras
 
-    import hunt_tf.batchnorm  # noqa: F401  (registers the saved model's layers)
+    import gradient_hunt.batchnorm  # noqa: F401  (registers the saved model's layers)
     import hunt_tf.residual  # noqa: F401
 
     return [w.numpy() for w in keras.saving.load_model(run / "model.keras").trainable_weights]
