@@ -140,3 +140,35 @@ def test_the_precision_probe_times_a_real_gan_step():
     assert name.startswith("gan dcgan 28x28x1 w4 k4 z8 b8")
     timings = precision.measure(make_step, rounds=1)
     assert all(0 < t < 5 for t in timings.values())
+
+
+def test_byte_dropout_drops_its_rounded_rate_and_keeps_the_mean():
+    import tensorflow as tf
+
+    layer = networks.ByteDropout(0.3)
+    x = tf.ones((64, 4001))  # an odd size: the last random word is only partly used
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        total = tf.reduce_sum(y)
+    dropped = float(tf.reduce_mean(tf.cast(y == 0, tf.float32)))
+    assert abs(dropped - 77 / 256) < 0.005  # 0.3 rounded to bytes
+    np.testing.assert_allclose(y.numpy()[y.numpy() > 0], 256 / 179, rtol=1e-6)  # exactly inverted
+    assert abs(float(tf.reduce_mean(y)) - 1.0) < 0.01
+    # The gradient flows through the kept units only, scaled as they are.
+    np.testing.assert_allclose(tape.gradient(total, x), y)
+    # A new mask every call; none at inference or at rate 0; the input's dtype is kept.
+    assert not np.array_equal(layer(x, training=True), y)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    np.testing.assert_array_equal(networks.ByteDropout(0.0)(x, training=True), x)
+    assert networks.ByteDropout(0.3, dtype="mixed_bfloat16")(x, training=True).dtype == tf.bfloat16
+
+
+def test_byte_dropout_masks_repeat_under_the_global_seed():
+    import tensorflow as tf
+
+    masks = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        masks.append(networks.ByteDropout(0.5)(tf.ones((8, 50)), training=True).numpy())
+    np.testing.assert_array_equal(*masks)
