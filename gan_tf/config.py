@@ -27,7 +27,7 @@ class GANConfig(Settings):
     g_learning_rate: float = 2e-4  # generator Adam learning rate
     beta_1: float = 0.5  # Adam beta_1 for both networks (the DCGAN paper's)
     label_smoothing: float = 0.1  # one-sided: real targets are 0.9
-    dropout: float = 0.3  # in the discriminator
+    dropout: float = 0.3  # in the discriminator (rounded to a multiple of 1/256: one random byte per unit)
     loss: str = "bce"  # bce (non-saturating) or hinge
     spectral_norm: bool = False  # spectral normalisation of the discriminator's conv and dense layers
     minibatch_std: bool = True  # D sees the batch's spread (ProGAN), against one image per label

@@ -89,6 +89,8 @@ class ByteDropout(layers.Layer):
 
     def __init__(self, rate, **kwargs):
         super().__init__(**kwargs)
+        if not 0 <= rate < 255.5 / 256:
+            raise ValueError(f"dropout rate {rate} is outside [0, 0.998): it is rounded to a multiple of 1/256")
         self.rate = rate
         self.dropped_of_256 = round(rate * 256)
         self.seed_generator = keras.random.SeedGenerator()

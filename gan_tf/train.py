@@ -81,7 +81,7 @@ def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_cla
     name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} k{config.kernel_size} "
             f"z{config.latent_dim} b{config.batch_size} cond{classes} "
             f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} mbstd{int(config.minibatch_std)} r1{int(bool(config.r1_weight))} "
-            f"aug[{config.augment}]")
+            f"aug[{config.augment}] fused-bn byte-dropout")  # the layers timed: new layers, a new cache entry
     return name, make_step
 
 

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 from keras import layers, regularizers
 
+from gradient_hunt.batchnorm import FusedBatchNormalization
 from gradient_hunt.multi_worker import across_workers
 from gradient_hunt.settings import SettingsError
-from gradient_hunt.batchnorm import FusedBatchNormalization
 from hunt_tf.choices import ARCHITECTURES, BACKBONES, FLATTEN_UNITS, MODEL_HEADS
 from hunt_tf.config import HuntConfig
 from hunt_tf.crops import COLOUR_CONVS, auto_head, auto_input

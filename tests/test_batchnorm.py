@@ -49,9 +49,24 @@ def test_the_kernel_runs_in_float32_where_half_precision_is_slow():
     assert kernel_dtype(tf.float32, 24) == tf.float32
 
 
-@pytest.mark.parametrize("shape", [(8, 3, 3, 24), (8, 3, 3, 32), (16, 40)])
+def fused_kernel_dtypes(layer, shape, dtype):
+    """The dtypes the FusedBatchNormV3 ops of one traced training call run in (empty: Keras' own ops)."""
+    traced = tf.function(lambda x: layer(x, training=True)).get_concrete_function(tf.TensorSpec(shape, dtype))
+    return [op.get_attr("T") for op in traced.graph.get_operations() if op.type == "FusedBatchNormV3"]
+
+
+@pytest.mark.parametrize("shape,kernel", [((8, 3, 3, 24), tf.float32), ((8, 3, 3, 32), tf.bfloat16),
+                                          ((16, 40), tf.float32), ((16, 48), tf.bfloat16)])
+def test_bfloat16_inputs_run_the_fused_kernel_in_the_dtype_the_channels_decide(shape, kernel):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    layer = FusedBatchNormalization()
+    layer.build(shape)
+    assert fused_kernel_dtypes(layer, shape, tf.bfloat16) == [kernel]
+
+
+@pytest.mark.parametrize("shape", [(8, 3, 3, 24), (8, 3, 3, 32), (16, 40), (16, 48)])
 def test_fused_matches_keras_in_bfloat16_whatever_the_kernel_dtype_and_on_dense_inputs(shape):
-    # 24 channels normalise in float32, 32 in bfloat16; (16, 40) is a Dense layer's output.
+    # 24 and 40 channels normalise in float32, 32 and 48 in bfloat16; 2-D is a Dense layer's output.
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     x = tf.constant(np.random.default_rng(0).normal(1.0, 2.0, shape).astype("float32"))
     keras_bn, fused_bn = twin_layers(shape)

@@ -146,7 +146,7 @@ def test_byte_dropout_drops_its_rounded_rate_and_keeps_the_mean():
     import tensorflow as tf
 
     layer = networks.ByteDropout(0.3)
-    x = tf.ones((64, 4001))  # an odd size: the last random word is only partly used
+    x = tf.ones((63, 4001))  # an odd size: the last random word is only partly used
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = layer(x, training=True)
@@ -161,6 +161,9 @@ def test_byte_dropout_drops_its_rounded_rate_and_keeps_the_mean():
     assert not np.array_equal(layer(x, training=True), y)
     np.testing.assert_array_equal(layer(x, training=False), x)
     np.testing.assert_array_equal(networks.ByteDropout(0.0)(x, training=True), x)
+    for rate in (-0.1, 0.999, 1.0):
+        with pytest.raises(ValueError, match="outside"):
+            networks.ByteDropout(rate)
     assert networks.ByteDropout(0.3, dtype="mixed_bfloat16")(x, training=True).dtype == tf.bfloat16
 
 
@@ -172,3 +175,11 @@ def test_byte_dropout_masks_repeat_under_the_global_seed():
         keras.utils.set_random_seed(3)
         masks.append(networks.ByteDropout(0.5)(tf.ones((8, 50)), training=True).numpy())
     np.testing.assert_array_equal(*masks)
+
+
+def test_byte_dropout_compiles_with_xla():
+    import tensorflow as tf
+
+    layer = networks.ByteDropout(0.5)
+    y = tf.function(lambda x: layer(x, training=True), jit_compile=True)(tf.ones((3, 5)))
+    assert set(np.unique(y.numpy())) <= {0.0, 2.0}

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
+from gradient_hunt.batchnorm import FusedBatchNormalization
 from gradient_hunt.settings import SettingsError
 from hunt_tf.averaging import WeightAverage, first_averaged_epoch, refresh_batchnorm
-from gradient_hunt.batchnorm import FusedBatchNormalization
 from hunt_tf.config import HuntConfig
 from hunt_tf.fitting import callbacks
 
