@@ -19,8 +19,9 @@ def twin_layers(shape, momentum=0.9):
     return keras_bn, fused_bn
 
 
-def test_fused_matches_keras_batchnorm_in_training_inference_and_gradients():
-    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (4, 5, 5, 6)).astype("float32"))
+@pytest.mark.parametrize("shape", [(4, 5, 5, 6), (12, 7)])  # images, and a Dense layer's output
+def test_fused_matches_keras_batchnorm_in_training_inference_and_gradients(shape):
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, shape).astype("float32"))
     keras_bn, fused_bn = twin_layers(x.shape)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
@@ -77,18 +78,6 @@ def test_fused_matches_keras_in_bfloat16_whatever_the_kernel_dtype_and_on_dense_
     np.testing.assert_allclose(fused_bn.moving_variance, keras_bn.moving_variance, rtol=2e-2)
     np.testing.assert_allclose(tf.cast(fused_bn(x, training=False), tf.float32),
                                tf.cast(keras_bn(x, training=False), tf.float32), atol=0.05)
-
-
-def test_dense_inputs_match_keras_in_float32_with_gradients():
-    x = tf.constant(np.random.default_rng(2).normal(-1.0, 2.0, (12, 7)).astype("float32"))
-    keras_bn, fused_bn = twin_layers(x.shape)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        loss_keras = tf.reduce_sum(keras_bn(x, training=True) ** 3)
-        loss_fused = tf.reduce_sum(fused_bn(x, training=True) ** 3)
-    np.testing.assert_allclose(loss_fused, loss_keras, rtol=1e-4)
-    np.testing.assert_allclose(tape.gradient(loss_fused, x), tape.gradient(loss_keras, x), atol=1e-4)
-    np.testing.assert_allclose(fused_bn.moving_variance, keras_bn.moving_variance, atol=1e-5)
 
 
 @pytest.mark.parametrize("scale,center", [(False, True), (True, False)])
