@@ -138,7 +138,7 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
         # Seed grid -> doublings by transposed convs (not UpSampling2D, so XLA can differentiate),
         # halving the channels each time: 7x7x2w -> 14x14xw -> 28x28xw/2 for digits.
         # The fused BatchNorm of the hunt CNN: Keras' own cost more than the generator's convolutions
-        # (train step +12% in bfloat16, +7% in float32 on an AMX Xeon, benchmarks/gan_layers.py).
+        # (train step +12-16% in bfloat16, +6-7% in float32 on an AMX Xeon, benchmarks/gan_layers.py).
         seed_h, seed_w, doublings = upsampling_plan(height, width_px)
         sync = across_workers()  # statistics of the global batch, as one process would see it
         seed_channels = _channels(width, doublings - 1)
