@@ -41,8 +41,8 @@ def _add_train(sub):
     p.add_argument("--augment", help=f"{comments['augment']} (default: {DEFAULTS.augment})")
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
                    help=f"{GANConfig.comments()['conditional']} (default: {'on' if DEFAULTS.conditional else 'off'})")
-    for field, kind in [(f, int) for f in ("image_size", "epochs", "batch_size", "latent_dim", "width", "kernel_size",
-                                            "seed", "eval_every", "eval_samples")] + \
+    for field, kind in [(f, int) for f in ("image_size", "epochs", "batch_size", "latent_dim", "width",
+                                            "channel_multiple", "kernel_size", "seed", "eval_every", "eval_samples")] + \
                        [(f, float) for f in ("d_learning_rate", "g_learning_rate", "beta_1", "label_smoothing",
                                              "dropout", "r1_weight", "ada_target", "ema_decay", "time_limit")]:
         text = comments.get(field, "").replace("%", "%%")

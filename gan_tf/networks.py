@@ -50,6 +50,13 @@ def _channels(width, level):
     return max(1, min(MAX_WIDTH_FACTOR, 2**level) * width)
 
 
+def rounded_channels(channels, multiple):
+    """`channels` rounded up to a multiple of `multiple` where it is above it (24 -> 32 for 16).
+    oneDNN's bfloat16 BatchNorm is 8x slower at 24 channels than at 16 or 32, and a true
+    32-channel layer trains faster than a 24-channel one (BENCHMARKS.md, session 25)."""
+    return channels if channels <= multiple else multiple * math.ceil(channels / multiple)
+
+
 @tf.custom_gradient
 def mean_spread(x):
     """The batch's standard deviation of each feature, averaged over the features (float32).
@@ -117,8 +124,9 @@ def _discriminator_layer(layer, spectral_norm):
 
 
 def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_classes=0, image_shape=MNIST_SHAPE,
-                    name="generator"):
-    """Map latent vectors (and labels, when conditional) to images of `image_shape` in [-1, 1]."""
+                    channel_multiple=16, name="generator"):
+    """Map latent vectors (and labels, when conditional) to images of `image_shape` in [-1, 1].
+    The convolutional generator's channel counts are rounded up by `rounded_channels` (1 = as they are)."""
     _check_arch(arch)
     height, width_px, channels = image_shape
     z = keras.Input((latent_dim,), name="latent")
@@ -136,17 +144,18 @@ def build_generator(arch="dcgan", latent_dim=64, width=64, kernel_size=4, num_cl
         x = layers.Reshape(tuple(image_shape))(x)
     else:
         # Seed grid -> doublings by transposed convs (not UpSampling2D, so XLA can differentiate),
-        # halving the channels each time: 7x7x2w -> 14x14xw -> 28x28xw/2 for digits.
+        # halving the channels each time: 7x7x2w -> 14x14xw -> 28x28xw/2 for digits (96, 48, 32 for w48).
         # The fused BatchNorm of the hunt CNN: Keras' own cost more than the generator's convolutions
         # (train step +12-16% in bfloat16, +6-7% in float32 on an AMX Xeon, benchmarks/gan_layers.py).
         seed_h, seed_w, doublings = upsampling_plan(height, width_px)
         sync = across_workers()  # statistics of the global batch, as one process would see it
-        seed_channels = _channels(width, doublings - 1)
+        seed_channels = rounded_channels(_channels(width, doublings - 1), channel_multiple)
         x = layers.Dense(seed_h * seed_w * seed_channels, use_bias=False)(x)
         x = layers.ReLU()(FusedBatchNormalization(synchronized=sync)(x))
         x = layers.Reshape((seed_h, seed_w, seed_channels))(x)
         for level in range(doublings - 2, -2, -1):
-            channels_out = _channels(width, level) if level >= 0 else max(1, width // 2)
+            channels_out = rounded_channels(_channels(width, level) if level >= 0 else max(1, width // 2),
+                                            channel_multiple)
             x = layers.Conv2DTranspose(channels_out, kernel_size, strides=2, padding="same", use_bias=False)(x)
             x = layers.ReLU()(FusedBatchNormalization(synchronized=sync)(x))
         # A last 3x3 conv at full resolution cleans up strokes (measured: lower FCD per second).

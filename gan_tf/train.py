@@ -38,13 +38,16 @@ def check_options(config: GANConfig) -> None:
         raise RunError(str(err)) from None
     if config.r1_weight < 0 or not 0 <= config.ada_target <= 1 or config.time_limit < 0:
         raise RunError("--r1-weight and --time-limit must be >= 0, --ada-target in [0, 1]")
+    if config.channel_multiple < 1:
+        raise RunError("--channel-multiple must be >= 1 (1 keeps the channel counts as they are)")
     check_strategy(config.strategy)
 
 
 def build_gan(config: GANConfig, num_classes: int, image_shape=networks.MNIST_SHAPE) -> GAN:
     conditional_classes = num_classes if config.conditional else 0
     generator = networks.build_generator(
-        config.arch, config.latent_dim, config.width, config.kernel_size, conditional_classes, image_shape=image_shape
+        config.arch, config.latent_dim, config.width, config.kernel_size, conditional_classes, image_shape=image_shape,
+        channel_multiple=config.channel_multiple,
     )
     discriminator = networks.build_discriminator(
         config.arch, config.width, config.kernel_size, conditional_classes, dropout=config.dropout,
@@ -78,7 +81,7 @@ def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_cla
         labels = np.arange(config.batch_size) % classes if classes else None
         return lambda: gan.train_on_batch(images, labels)
 
-    name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} k{config.kernel_size} "
+    name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} c{config.channel_multiple} k{config.kernel_size} "
             f"z{config.latent_dim} b{config.batch_size} cond{classes} "
             f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} mbstd{int(config.minibatch_std)} r1{int(bool(config.r1_weight))} "
             f"aug[{config.augment}] fused-bn byte-dropout")  # the layers timed: new layers, a new cache entry
