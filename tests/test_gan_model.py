@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -79,6 +81,30 @@ def test_config_round_trip_rebuilds_the_same_model():
     assert clone.discriminator.count_params() == gan.discriminator.count_params()
 
 
+@pytest.mark.parametrize("channels, multiple, rounded", [(24, 16, 32), (33, 16, 48), (48, 16, 48), (16, 16, 16),
+                                                          (8, 16, 8), (24, 1, 24)])
+def test_channel_counts_round_up_to_the_multiple_only_above_it(channels, multiple, rounded):
+    assert networks.rounded_channels(channels, multiple) == rounded
+
+
+def test_the_generator_rounds_its_channels_and_a_run_saved_before_keeps_its_own(tmp_path):
+    from gan_tf.config import GANConfig
+    from gan_tf.train import build_gan
+
+    def transposed_filters(config):
+        generator = build_gan(config, num_classes=10).generator
+        return [layer.filters for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+
+    assert transposed_filters(GANConfig(latent_dim=8)) == [48, 32]  # width 48: 48, 24 rounded up
+    assert transposed_filters(GANConfig(latent_dim=8, channel_multiple=1)) == [48, 24]
+    # A run saved before the setting existed was built with 24 channels: --resume must rebuild those.
+    GANConfig(latent_dim=8).save(tmp_path / "config.json")
+    old = json.loads((tmp_path / "config.json").read_text())
+    del old["channel_multiple"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert transposed_filters(GANConfig.load(tmp_path / "config.json")) == [48, 24]
+
+
 def test_save_then_load_gives_the_same_samples(tmp_path):
     gan = tiny_gan()
     gan.fit(real_batch(16), batch_size=16, epochs=1, verbose=0, shuffle=False)
@@ -137,7 +163,7 @@ def test_the_precision_probe_times_a_real_gan_step():
     from gradient_hunt import precision
 
     name, make_step = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8))
-    assert name.startswith("gan dcgan 28x28x1 w4 k4 z8 b8")
+    assert name.startswith("gan dcgan 28x28x1 w4 c16 k4 z8 b8")
     timings = precision.measure(make_step, rounds=1)
     assert all(0 < t < 5 for t in timings.values())
 

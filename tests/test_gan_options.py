@@ -308,7 +308,7 @@ def test_a_quality_csv_with_other_columns_is_set_aside_not_appended_to(tmp_path)
 
 
 def test_bad_options_are_one_line_errors_before_anything_is_written(tmp_path, idx_dir, capsys):
-    for bad in (["--augment", "rotate"], ["--ada-target", "2"], ["--r1-weight", "-1"]):
+    for bad in (["--augment", "rotate"], ["--ada-target", "2"], ["--r1-weight", "-1"], ["--channel-multiple", "0"]):
         run = tmp_path / bad[0].strip("-")
         rc = cli.main(["train", "--dataset", f"idx:{idx_dir}", "--run", str(run), *bad])
         assert rc == 2 and not run.exists()
