@@ -2,6 +2,7 @@
 
     rows, labels = picked_records(predicted, class_names)     # the surest half of those called AI
     model = fine_tune(model, config, runtime, train_rows, pixels, labels, num_classes, time_limit=60)
+    report = rounds_on_test(model, config, runtime, run_dir, folder, ...)  # what hunt_tf.train runs: all of it
 
 The Gradient Hunt's second round was lost on test images from generators nobody had trained on,
 and validation from the training generator cannot see them coming. But the Test folder is there,
@@ -31,18 +32,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import time
 
 import numpy as np
 
+from gradient_hunt.atomic import save_model, write_json
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
 from gradient_hunt.time_limit import TimeLimit
+from hunt_tf import files
 from hunt_tf.errors import RunError
 from hunt_tf.extra_fakes import real_class
 from hunt_tf.optim import make_optimizer
 from hunt_tf.rows import TrainingRows
 from hunt_tf.splits import class_weights
+from hunt_tf.submit import report_and_predict, with_record
 
 tf = import_tensorflow()
 
@@ -51,6 +56,7 @@ PICKED_BYTES = 1 << 30  # decoded picked test images are held in memory: at most
 TINY = 1e-30  # a floor under probabilities before their log
 EPOCHS = 4  # per round, over the training rows and the picked test images together
 LR_FACTOR = 0.1  # of the run's learning rate, constant: the model is trained, it only adjusts
+RECORD = "self-trained.json"  # what self-training did (or why it was skipped), once model.keras is final
 
 
 def check(rounds: int) -> int:
@@ -142,3 +148,58 @@ def fine_tune(model, config, runtime, train: TrainingRows, pixels, labels, num_c
         raise RunError("self-training diverged (NaN loss); nothing of it was saved: the same command with "
                        "--self-train 0 submits the trained model without it")
     return model
+
+
+def rounds_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta, verbose,
+                   time_limit) -> dict:
+    """config.self_train rounds of: the surest of the test images called AI join training as AI
+    (picked_records), the model trains on and predicts again. The rounds
+    share `time_limit` seconds (each stops at the first epoch end past its share; none starts once
+    they are spent). `outcome` is report_and_predict's after training. Nothing is written until the
+    last round: then RECORD, model.keras, the report, decision.json and submission.csv (a
+    stop before leaves the trained run as it was). Returns the report."""
+    predicted = outcome.predicted
+    first = list(predicted.labels)
+    rounds = []
+    start = time.perf_counter()
+    for r in range(config.self_train):
+        if time.perf_counter() - start >= time_limit:
+            print(f"self-training: its {time_limit:.0f} s were spent after {r} round(s)")
+            break
+        if r:  # what the model trained so far answers, unwritten
+            predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, write=False).predicted
+        records, labels = picked_records(predicted, folder.class_names,
+                                          pick_limit(len(train), config.decode_size))
+        if not len(records):
+            print(f"self-training stopped after {r} round(s): the model calls too few test images AI to pick any")
+            break
+        pixels, ok = files.decode_all([folder.test[i] for i in records], config.decode_size, config.resize_mode,
+                                      progress=False)
+        if not ok.all():
+            pixels, labels = pixels[ok], labels[ok]
+        if not len(labels):
+            print(f"self-training stopped after {r} round(s): none of its {len(records)} picks could be decoded")
+            break
+        picked = {folder.class_names[c]: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
+        print(f"self-training round {r + 1} of {config.self_train}: "
+              + ", ".join(f"{n} test images called {name}" for name, n in picked.items())
+              + " join training with that label")
+        fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
+                  time_limit / config.self_train, verbose, seed=config.seed + r)
+        del pixels
+        rounds.append({"picked": picked})
+    # The record first, then the model, then what it answers: stopped between any two, the same
+    # command reports and predicts again from the saved model, which is the one the files describe.
+    done = {"rounds": rounds}
+    write_json(run_dir / RECORD, done)
+    save_model(model, run_dir / "model.keras")
+    report, predicted, _ = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
+    done["answers_changed"] = int(sum(a != b for a, b in zip(first, predicted.labels)))
+    print(f"self-training changed {done['answers_changed']} of {len(first)} test answers")
+    return record(run_dir, report, done)
+
+
+def record(run_dir, report, done: dict) -> dict:
+    """RECORD, and the report (report.json where validation wrote one) with it under "self_training"."""
+    write_json(run_dir / RECORD, done)
+    return with_record(run_dir, report, "self_training", done)

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from gradient_hunt import multi_worker
-from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.atomic import write_json
 from gradient_hunt.errors import UserError
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
@@ -41,12 +40,11 @@ from hunt_tf.optim import auto_epochs, auto_patience
 from hunt_tf.predict import submission_ids
 from hunt_tf.rows import TrainingRows, decode_train, subset
 from hunt_tf.splits import has_sources, validation_split
-from hunt_tf.submit import Validation, report_and_predict, unseen_fakes, with_record
+from hunt_tf.submit import Validation, report_and_predict, unseen_fakes
 
 HELD_OUT = "held-out"  # the held-out estimate's run, inside the run directory
 DECIDES = ("cut", "self_train", "unlike_reals")  # settings of how a trained run answers: may change on it
-SELF_TRAINED = "self-trained.json"  # what self-training did (or why it was skipped), once model.keras is final
-# Self-training's rounds share what the ensemble's budget left, at least this (self_train_on_test).
+# Self-training's rounds share what the ensemble's budget left, at least this (self_train.rounds_on_test).
 SELF_TRAIN_MIN_S = 60.0
 # The estimate's network trains in what the ensemble's budget left, at least this (held_out_estimate).
 ESTIMATE_MIN_S = 60.0
@@ -124,7 +122,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     # AI, so it needs two classes, one of them Real.
     can_self_train = config.strategy == "default" and extra_fakes.real_class(folder.class_names) is not None
     self_trains = (predict and bool(folder.test) and config.self_train > 0 and can_self_train
-                   and not (run_dir / SELF_TRAINED).exists())
+                   and not (run_dir / self_train.RECORD).exists())
     if predict and "self_train" in (settings or {}) and config.self_train > 0 and not can_self_train:
         print("note: no self-training: it needs one process on one device (--strategy default) and two classes, "
               "one named Real")
@@ -167,15 +165,15 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
                    if enough_reals(reals) else
                    f"{len(reals or ())} validation reals, and the adaptive cut's test needs {MIN_REALS}")
             print(f"self-training skipped: {why}")
-            report = record_self_training(run_dir, report, {"rounds": [], "skipped": why})
+            report = self_train.record(run_dir, report, {"rounds": [], "skipped": why})
         else:
             limit = max(ensemble.AUTO_BUDGET_S - trained_s, SELF_TRAIN_MIN_S)
             start = time.perf_counter()
-            report = self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta,
-                                        verbose, limit)
+            report = self_train.rounds_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids,
+                                               tta, verbose, limit)
             trained_s += time.perf_counter() - start
-    elif (run_dir / SELF_TRAINED).exists() and predict:  # run again: the report says what the saved model went through
-        report = record_self_training(run_dir, report, json.loads((run_dir / SELF_TRAINED).read_text()))
+    elif (run_dir / self_train.RECORD).exists() and predict:  # run again: the report says what the saved model went through
+        report = self_train.record(run_dir, report, json.loads((run_dir / self_train.RECORD).read_text()))
     del train
     if predict and folder.test and config.unlike_reals == "on":  # after the answers it checks are final
         report = unlike_reals.check_submission(run_dir, folder, config, test_ids, report)
@@ -188,61 +186,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             report["held_out"] = held
             write_json(run_dir / "report" / "report.json", report)
     return report
-
-
-def self_train_on_test(model, config, runtime, run_dir, folder, train, val, outcome, test_ids, tta, verbose,
-                       time_limit) -> dict:
-    """config.self_train rounds of: the surest of the test images called AI join training as AI
-    (hunt_tf.self_train.picked_records), the model trains on and predicts again. The rounds
-    share `time_limit` seconds (each stops at the first epoch end past its share; none starts once
-    they are spent). `outcome` is report_and_predict's after training. Nothing is written until the
-    last round: then SELF_TRAINED, model.keras, the report, decision.json and submission.csv (a
-    stop before leaves the trained run as it was). Returns the report."""
-    predicted = outcome.predicted
-    first = list(predicted.labels)
-    rounds = []
-    start = time.perf_counter()
-    for r in range(config.self_train):
-        if time.perf_counter() - start >= time_limit:
-            print(f"self-training: its {time_limit:.0f} s were spent after {r} round(s)")
-            break
-        if r:  # what the model trained so far answers, unwritten
-            predicted = report_and_predict(model, run_dir, folder, config, val, test_ids, tta, write=False).predicted
-        records, labels = self_train.picked_records(predicted, folder.class_names,
-                                                    self_train.pick_limit(len(train), config.decode_size))
-        if not len(records):
-            print(f"self-training stopped after {r} round(s): the model calls too few test images AI to pick any")
-            break
-        pixels, ok = files.decode_all([folder.test[i] for i in records], config.decode_size, config.resize_mode,
-                                      progress=False)
-        if not ok.all():
-            pixels, labels = pixels[ok], labels[ok]
-        if not len(labels):
-            print(f"self-training stopped after {r} round(s): none of its {len(records)} picks could be decoded")
-            break
-        picked = {folder.class_names[c]: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
-        print(f"self-training round {r + 1} of {config.self_train}: "
-              + ", ".join(f"{n} test images called {name}" for name, n in picked.items())
-              + " join training with that label")
-        self_train.fine_tune(model, config, runtime, train, pixels, labels, len(folder.class_names),
-                             time_limit / config.self_train, verbose, seed=config.seed + r)
-        del pixels
-        rounds.append({"picked": picked})
-    # The record first, then the model, then what it answers: stopped between any two, the same
-    # command reports and predicts again from the saved model, which is the one the files describe.
-    done = {"rounds": rounds}
-    write_json(run_dir / SELF_TRAINED, done)
-    save_model(model, run_dir / "model.keras")
-    report, predicted, _ = report_and_predict(model, run_dir, folder, config, val, test_ids, tta)
-    done["answers_changed"] = int(sum(a != b for a, b in zip(first, predicted.labels)))
-    print(f"self-training changed {done['answers_changed']} of {len(first)} test answers")
-    return record_self_training(run_dir, report, done)
-
-
-def record_self_training(run_dir, report, done: dict) -> dict:
-    """SELF_TRAINED, and the report (report.json where validation wrote one) with it under "self_training"."""
-    write_json(run_dir / SELF_TRAINED, done)
-    return with_record(run_dir, report, "self_training", done)
 
 
 def held_out_estimate(data_dir, run_dir, settings, hparams, verbose, fresh, time_limit) -> dict | None:
