@@ -21,8 +21,12 @@ TUNE_RUN = $(or $(RUN),runs/tune)
 CNN_RUN  = $(or $(RUN),runs/hunt)
 HPARAMS ?= runs/tune/best_hparams.json
 TRIALS_ARG = $(if $(TRIALS),--trials $(TRIALS))
+# Fashion-MNIST offline: Debian's dataset-fashion-mnist (apt-get as root, else through sudo).
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+FASHION_DEP = $(if $(filter fashion,$(DATASET)),fashion-data)
 
-.PHONY: help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan gan-seeds bench-hunt hunt-bench hunt-real bench-tune tune-vs-untuned clean
+.PHONY: fashion-data help install test test-slow lint gan tune tune-distributed train-cnn demo tensorboard bench-gan gan-seeds bench-hunt hunt-bench hunt-real bench-tune tune-vs-untuned clean
 
 help:
 	@echo "make test                 install into .venv, run the fast test suite"
@@ -39,6 +43,7 @@ help:
 	@echo "make hunt-bench           detector trained on one generator family, tested on 5 unseen families (MNIST, Fashion)"
 	@echo "make hunt-real [REAL=]    detector on real AI-vs-Real data (REAL=../shared/data), 3 seeds, vs a plain CNN"
 	@echo "make tune-vs-untuned      15-min search vs the untuned defaults, scored on held-out test images"
+	@echo "make fashion-data         Fashion-MNIST offline (Debian's dataset-fashion-mnist; gan and gan-seeds with DATASET=fashion, and hunt-bench, run it)"
 	@echo "make lint | make clean"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -58,7 +63,7 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-gan: $(STAMP)
+gan: $(STAMP) $(FASHION_DEP)
 	$(BIN)/gan-tf train --dataset $(DATASET) --epochs $(EPOCHS) --run $(GAN_RUN) --resume
 
 tune: $(STAMP)
@@ -87,7 +92,7 @@ tensorboard: $(STAMP)
 bench-gan: $(STAMP)
 	$(BIN)/python benchmarks/gan_speed.py
 
-gan-seeds: $(STAMP)
+gan-seeds: $(STAMP) $(FASHION_DEP)
 	$(BIN)/python benchmarks/gan_seeds.py --dataset $(DATASET)
 
 bench-hunt: $(STAMP)
@@ -96,8 +101,7 @@ bench-hunt: $(STAMP)
 bench-tune: $(STAMP)
 	$(BIN)/python benchmarks/tune_workers.py $(DATA)
 
-# Fashion-MNIST offline comes from Debian's package (apt-get install dataset-fashion-mnist).
-hunt-bench: $(STAMP)
+hunt-bench: $(STAMP) fashion-data
 	$(BIN)/python benchmarks/hunt_families.py
 
 REAL ?= ../shared/data
@@ -107,6 +111,10 @@ hunt-real: $(STAMP)
 # needs runs/demo (make demo): a 15-minute search vs the untuned defaults, then both scored on the test set
 tune-vs-untuned: $(STAMP)
 	$(BIN)/python benchmarks/tune_vs_untuned.py
+
+fashion-data:
+	@test -d $(FASHION_DIR) || $(SUDO) apt-get install -y --no-install-recommends dataset-fashion-mnist \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends dataset-fashion-mnist; }
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info

@@ -167,8 +167,8 @@ def shifted(image, how):
 
     if how.startswith("blur"):
         return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(float(how[4:]))))
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=int(how[4:]))
+    buf = io.BytesIO()  # jpegQ or webpQ: saved at quality Q and decoded again
+    Image.fromarray(image).save(buf, format=how[:4].upper(), quality=int(how[4:]))
     return np.asarray(Image.open(buf).convert("RGB"))
 
 

@@ -87,12 +87,12 @@ def summary(results: Path):
         row = json.loads(line)
         seen = trained_families(row["folder"])
         name = Path(row["folder"]).name.rsplit("-s", 1)[0] if not seen else row["folder"]
-        key = (name, row["epochs"], row.get("reals", "all"))
+        key = (name, row["epochs"], row.get("reals", "all"), row.get("reencode", False))
         for rule, families in row["rule"].items():
             unseen = [v for f, v in families.items() if f not in seen and f != "real"]
             table.setdefault(key, {}).setdefault(rule, []).append(float(np.mean(unseen)))
-    for (name, epochs, reals), rules in sorted(table.items(), key=str):
-        print(f"{name} ({epochs} epochs, {reals} Train reals)")
+    for (name, epochs, reals, reencode), rules in sorted(table.items(), key=str):
+        print(f"{name} ({epochs} epochs, {reals} Train reals{', JPEG re-encoded copies' if reencode else ''})")
         for rule, values in rules.items():
             print(f"  {rule:26s} {np.mean(values):.3f} ({min(values):.3f})  seeds: "
                   + " / ".join(f"{v:.3f}" for v in values))
@@ -106,6 +106,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--detector-runs", default=None, help="pattern with {seed}: hunt-tf runs on each folder")
     ap.add_argument("--max-reals", type=int, default=0, help="use only this many of Train's reals (0: all)")
+    ap.add_argument("--reencode", action="store_true", help="half the mirror images JPEG re-encoded, on both sides")
     ap.add_argument("--root", type=Path, default=Path("runs/pu-probe"))
     args = ap.parse_args()
     if args.summary:
@@ -118,8 +119,9 @@ def main():
         test, family = load(paths), test_families(folder, paths)
         for seed in args.seeds:
             start = time.perf_counter()
-            real_scores, test_scores = cross_fitted_scores(reals, test, seed, args.epochs)
+            real_scores, test_scores = cross_fitted_scores(reals, test, seed, args.epochs, reencode=args.reencode)
             row = {"folder": str(folder), "seed": seed, "epochs": args.epochs, "reals": len(reals),
+                   "reencode": args.reencode,
                    "seconds": round(time.perf_counter() - start, 1), "auc": {}, "rule": {}}
             real = family == "real"
             for f in sorted(set(family) - {"real"}):
@@ -137,7 +139,7 @@ def main():
                 row["rule"]["detector"] = balanced(detector, family)
                 row["rule"]["detector + adaptive rule"] = balanced(
                     detector | called_unlike(real_scores, test_scores, ~detector), family)
-            kept = f"{'_'.join(folder.parts[-3:])}-s{seed}-e{args.epochs}-r{len(reals)}.npz"
+            kept = f"{'_'.join(folder.parts[-3:])}-s{seed}-e{args.epochs}-r{len(reals)}{'-jpeg' if args.reencode else ''}.npz"
             np.savez(args.root / kept, real_scores=real_scores, test_scores=test_scores, family=family)
             print(json.dumps(row), flush=True)
             with open(args.root / "pu_probe.jsonl", "a") as out:

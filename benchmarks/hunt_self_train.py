@@ -4,7 +4,7 @@ or where it may learn the wrong thing? Real test images unlike Train's.
     .venv/bin/python benchmarks/hunt_self_train.py --families runs/hf17/fashion/data-dcgan --seeds 0 1 2
 
 Self-training teaches the model that the test images it was surest were AI are AI. Where the
-real test images are shifted (JPEG q75, or a 0.6 px blur: a camera or a pipeline unlike Train's)
+real test images are shifted (JPEG q75, a 0.6 px blur or WebP q80: a camera or a pipeline unlike Train's)
 and the model calls many of them AI, it could teach itself that. Each folder here is the family
 folder's Train, and a Test of its 1,000 real test images shifted plus its 500 test fakes of
 the training generator; `hunt-tf train` with `--self-train 0` (off), 2 (session 21's default)
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hunt_cut import shifted  # noqa: E402
 
 BIN = Path(sys.executable).parent
-SHIFTS = ("jpeg75", "blur0.6")
+SHIFTS = ("jpeg75", "blur0.6", "webp80")
 VARIANTS = {f"--self-train {n}": ["--self-train", str(n)] for n in (0, 2, 3)}
 
 
@@ -70,7 +70,9 @@ def main():
                    help="a hunt_families.py one-family folder (default: %(default)s)")
     p.add_argument("--root", type=Path, default=Path("runs/hunt-self-train"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--shifts", nargs="+", default=list(SHIFTS), choices=SHIFTS)
+    p.add_argument("--shifts", nargs="+", default=["jpeg75", "blur0.6"], choices=SHIFTS)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                   help="(default: all three)")
     args = p.parse_args()
     log = args.root / "results.jsonl"
     args.root.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,8 @@ def main():
     for how in args.shifts:
         folder = shifted_folder(args.families, args.root, how)
         for seed in args.seeds:
-            for variant, options in VARIANTS.items():
+            for variant in args.variants:
+                options = VARIANTS[variant]
                 key = {"shift": how, "seed": seed, "variant": variant}
                 if any(all(r.get(k) == v for k, v in key.items()) for r in done):
                     continue
@@ -93,7 +96,7 @@ def main():
                     f.write(json.dumps(row) + "\n")
     print("| shift | variant | seeds | real | fake | balanced mean (worst) |\n| --- | --- | --- | --- | --- | --- |")
     for how in args.shifts:
-        for variant in VARIANTS:
+        for variant in args.variants:
             rows = [r for r in done if r["shift"] == how and r["variant"] == variant and r["seed"] in args.seeds]
             if rows:
                 bal = [r["balanced"] for r in rows]
