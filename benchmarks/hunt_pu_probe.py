@@ -28,6 +28,7 @@ thumbnails (its rows are 28 and 32 px; r1 at 224 px took 5-7 minutes a seed).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import time
@@ -41,6 +42,19 @@ from hunt_tf.predict import read_submission
 from hunt_tf.unlike_reals import EPOCHS, called_unlike, cross_fitted_scores
 
 QUANTILES = (0.95, 0.99)
+
+
+def through_jpeg(images, quality) -> np.ndarray:
+    """uint8 (N, H, W, 3) images saved as JPEG at `quality` and decoded again (0: as they are): with
+    --jpeg, every image the check sees passes through one pipeline first (session 25's trial)."""
+    if not quality:
+        return images
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
+    return out
 
 
 def load(paths) -> np.ndarray:
@@ -87,12 +101,12 @@ def summary(results: Path):
         row = json.loads(line)
         seen = trained_families(row["folder"])
         name = Path(row["folder"]).name.rsplit("-s", 1)[0] if not seen else row["folder"]
-        key = (name, row["epochs"], row.get("reals", "all"), row.get("reencode", False))
+        key = (name, row["epochs"], row.get("reals", "all"), row.get("jpeg", 0))
         for rule, families in row["rule"].items():
             unseen = [v for f, v in families.items() if f not in seen and f != "real"]
             table.setdefault(key, {}).setdefault(rule, []).append(float(np.mean(unseen)))
-    for (name, epochs, reals, reencode), rules in sorted(table.items(), key=str):
-        print(f"{name} ({epochs} epochs, {reals} Train reals{', JPEG re-encoded copies' if reencode else ''})")
+    for (name, epochs, reals, jpeg), rules in sorted(table.items(), key=str):
+        print(f"{name} ({epochs} epochs, {reals} Train reals, {f'through JPEG q{jpeg}' if jpeg else 'no JPEG'})")
         for rule, values in rules.items():
             print(f"  {rule:26s} {np.mean(values):.3f} ({min(values):.3f})  seeds: "
                   + " / ".join(f"{v:.3f}" for v in values))
@@ -106,7 +120,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--detector-runs", default=None, help="pattern with {seed}: hunt-tf runs on each folder")
     ap.add_argument("--max-reals", type=int, default=0, help="use only this many of Train's reals (0: all)")
-    ap.add_argument("--reencode", action="store_true", help="half the mirror images JPEG re-encoded, on both sides")
+    ap.add_argument("--jpeg", type=int, default=0,
+                    help="every image through JPEG at this quality before the check (default: 0, none, as hunt-tf)")
     ap.add_argument("--root", type=Path, default=Path("runs/pu-probe"))
     args = ap.parse_args()
     if args.summary:
@@ -119,9 +134,10 @@ def main():
         test, family = load(paths), test_families(folder, paths)
         for seed in args.seeds:
             start = time.perf_counter()
-            real_scores, test_scores = cross_fitted_scores(reals, test, seed, args.epochs, reencode=args.reencode)
+            real_scores, test_scores = cross_fitted_scores(through_jpeg(reals, args.jpeg), through_jpeg(test, args.jpeg),
+                                                           seed, args.epochs)
             row = {"folder": str(folder), "seed": seed, "epochs": args.epochs, "reals": len(reals),
-                   "reencode": args.reencode,
+                   "jpeg": args.jpeg,
                    "seconds": round(time.perf_counter() - start, 1), "auc": {}, "rule": {}}
             real = family == "real"
             for f in sorted(set(family) - {"real"}):
@@ -139,7 +155,7 @@ def main():
                 row["rule"]["detector"] = balanced(detector, family)
                 row["rule"]["detector + adaptive rule"] = balanced(
                     detector | called_unlike(real_scores, test_scores, ~detector), family)
-            kept = f"{'_'.join(folder.parts[-3:])}-s{seed}-e{args.epochs}-r{len(reals)}{'-jpeg' if args.reencode else ''}.npz"
+            kept = f"{'_'.join(folder.parts[-3:])}-s{seed}-e{args.epochs}-r{len(reals)}-jpeg{args.jpeg}.npz"
             np.savez(args.root / kept, real_scores=real_scores, test_scores=test_scores, family=family)
             print(json.dumps(row), flush=True)
             with open(args.root / "pu_probe.jsonl", "a") as out:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hunt_cut import shifted  # noqa: E402
 
 BIN = Path(sys.executable).parent
-SHIFTS = ("jpeg75", "blur0.6", "webp80")
+SHIFTS = ("jpeg75", "blur0.6", "webp80", "jpeg50")
 VARIANTS = {f"--self-train {n}": ["--self-train", str(n)] for n in (0, 2, 3)}
 
 

@@ -27,12 +27,10 @@ images decoded under 64 px only (BENCHMARKS.md, session 23); larger ones are not
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
 
 from gradient_hunt.settings import SettingsError
 from gradient_hunt.time_limit import TimeLimit
@@ -50,7 +48,6 @@ TIME_LIMIT_S = 120.0  # the two networks: each stops at its first epoch end past
 MIN_IMAGES = 40  # Train reals and decodable test images each: fewer tell the rule too little
 # Decoded pixels of Train's reals and Test together; training holds about 4x (halves, mirrors, TF's copy).
 MAX_BYTES = 256 << 20
-JPEG_QUALITIES = (50, 96)  # re-encoded copies: a quality drawn from [50, 96) for each
 
 
 def halves(n: int, seed: int) -> np.ndarray:
@@ -74,32 +71,16 @@ def probe_network(shape) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", **f32)(x))
 
 
-def reencoded(images, seed, share=0.5) -> np.ndarray:
-    """uint8 (N, H, W, C) images, `share` of them (a seeded random choice) saved as JPEG at a
-    random quality in JPEG_QUALITIES and decoded again, the rest as they were."""
-    rng = np.random.default_rng(seed)
-    out = images.copy()
-    for i in np.flatnonzero(rng.random(len(images)) < share):
-        buffer = io.BytesIO()
-        Image.fromarray(images[i].squeeze(-1) if images.shape[-1] == 1 else images[i]).save(
-            buffer, "JPEG", quality=int(rng.integers(*JPEG_QUALITIES)))
-        out[i] = np.asarray(Image.open(buffer)).reshape(images.shape[1:])
-    return out
-
-
-def cross_fitted_scores(reals, test, seed=0, epochs=EPOCHS, time_limit=0, reencode=False):
+def cross_fitted_scores(reals, test, seed=0, epochs=EPOCHS, time_limit=0):
     """(P(Test) of each Train real, of each test image), uint8 (N, H, W, C) in; each half of both
     scored by a network trained on the other halves (and their mirror images), the two classes
-    weighed alike. Each network stops at its first epoch end past `time_limit` / 2 seconds (0: none).
-    With `reencode`, half of the mirror images on both sides are JPEG re-encoded (`reencoded`), so
-    that the artefacts of a JPEG pipeline tell neither side."""
+    weighed alike. Each network stops at its first epoch end past `time_limit` / 2 seconds (0: none)."""
     real_half, test_half = halves(len(reals), seed), halves(len(test), seed + 1)
     real_scores, test_scores = np.zeros(len(reals)), np.zeros(len(test))
     for k in (0, 1):
         keras.utils.set_random_seed(seed * 2 + k)
         a, b = reals[real_half != k], test[test_half != k]
-        mirrors = np.concatenate([a[:, :, ::-1], b[:, :, ::-1]])
-        x = np.concatenate([a, b, reencoded(mirrors, seed * 2 + k) if reencode else mirrors])
+        x = np.concatenate([a, b, a[:, :, ::-1], b[:, :, ::-1]])
         y = np.concatenate([np.zeros(len(a)), np.ones(len(b))] * 2).astype(np.float32)
         weight = np.where(y == 0, len(y) / (2 * 2 * len(a)), len(y) / (2 * 2 * len(b))).astype(np.float32)
         steps = epochs * -(-len(y) // BATCH_SIZE)

@@ -47,16 +47,6 @@ def test_nothing_moves_where_test_holds_only_images_like_trains_reals():
     assert not unlike_reals.unlike_reals(reals[:10], test, np.ones(len(test), bool)).any()  # too few to tell
 
 
-def test_reencoded_copies_are_a_seeded_share_jpeg_encoded_again_in_every_channel_layout():
-    images = blobs(64, seed=0, checker=24.0)
-    out = unlike_reals.reencoded(images, seed=3)
-    changed = (out != images).any(axis=(1, 2, 3))
-    assert 0.3 < changed.mean() < 0.7 and out.dtype == np.uint8 and out.shape == images.shape
-    assert np.array_equal(out, unlike_reals.reencoded(images, seed=3))  # seeded
-    assert 0 < np.abs(out[changed].astype(int) - images[changed]).mean() < 12  # artefacts, not new images
-    assert unlike_reals.reencoded(images[..., :1], seed=3).shape == (64, 16, 16, 1)  # grey stays grey
-
-
 def test_realness_is_the_log_odds_of_train_reals_and_stays_finite():
     r = unlike_reals.realness([0.5, 0.1, 1.0, 0.0])
     assert r[0] == pytest.approx(0.0) and r[1] == pytest.approx(np.log(9)) and np.isfinite(r).all() and r[2] < r[3]
