@@ -5,7 +5,7 @@ And the generator's channel counts as width gives them, or rounded up to a multi
 
 Train-step images/second of our DCGAN (make gan's defaults, batch 64) in float32 and
 mixed_bfloat16, each choice as before and as shipped, the others left as shipped, interleaved
-in one process:
+in one process, each beside the tutorial loop's (gan_speed.TutorialDCGAN) timed first in that round:
 - the generator's BatchNorm: keras.layers.BatchNormalization against
   gradient_hunt.batchnorm.FusedBatchNormalization;
 - the discriminator's dropout: keras.layers.Dropout against gan_tf.networks.ByteDropout;
@@ -49,6 +49,8 @@ def main():
     for repeat in range(args.repeats):
         for precision in ("float32", "mixed_bfloat16"):
             keras.mixed_precision.set_global_policy(precision)
+            reference = gan_speed.images_per_second(gan_speed.TutorialDCGAN().step, batch, args.steps)
+            print(f"repeat {repeat}  {precision:15s} reference: the tutorial loop {reference:6.0f} img/s", flush=True)
             for slot, (name, keras_layer, ours) in slots.items():
                 for kind, layer in (("keras", keras_layer), ("ours", ours)):
                     setattr(networks, name, layer)
@@ -57,12 +59,12 @@ def main():
                     finally:
                         setattr(networks, name, ours)
                     print(f"repeat {repeat}  {precision:15s} {slot:9s} {kind:5s} ({layer.__name__:23s}) "
-                          f"{ips:6.0f} img/s", flush=True)
+                          f"{ips:6.0f} img/s  {ips / reference:.2f}x", flush=True)
             for multiple in (1, 16):
                 ips = timed(channel_multiple=multiple)
                 kind = "width's" if multiple == 1 else "ours"
                 print(f"repeat {repeat}  {precision:15s} {'Channels':9s} {kind:7s} (--channel-multiple {multiple:2d})  "
-                      f"{ips:6.0f} img/s", flush=True)
+                      f"{ips:6.0f} img/s  {ips / reference:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

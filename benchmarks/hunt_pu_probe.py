@@ -1,6 +1,6 @@
 """The unlike-reals check (hunt_tf.unlike_reals) measured on hunt-tf runs that already answered a Test folder.
 
-    .venv/bin/python benchmarks/hunt_pu_probe.py FOLDER [FOLDER ...] [--seeds 0 1 2] [--detector-runs PATTERN]
+    .venv/bin/python benchmarks/hunt_pu_probe.py FOLDER [FOLDER ...] [--seeds 0 1 2] [--detector-runs PATTERN] [--jpeg Q]
     .venv/bin/python benchmarks/hunt_pu_probe.py --root ROOT --summary
 
 The check is positive-unlabelled learning (Elkan & Noto, KDD 2008): a small CNN learns Train's
@@ -124,18 +124,20 @@ def main():
                     help="every image through JPEG at this quality before the check (default: 0, none, as hunt-tf)")
     ap.add_argument("--root", type=Path, default=Path("runs/pu-probe"))
     args = ap.parse_args()
+    if not 0 <= args.jpeg <= 95:
+        ap.error("--jpeg is a JPEG quality, 1 to 95, or 0 for none")
     if args.summary:
         return summary(args.root / "pu_probe.jsonl")
     args.root.mkdir(parents=True, exist_ok=True)
     for folder in args.folders:
         paths = sorted(p for p in (folder / "Test").iterdir() if p.is_file())
         real_paths = sorted(p for p in (folder / "Train" / "Real").iterdir() if p.is_file())
-        reals = load(real_paths[: args.max_reals or None])
-        test, family = load(paths), test_families(folder, paths)
+        # The same bytes for every seed; the seconds below are the check's alone.
+        reals = through_jpeg(load(real_paths[: args.max_reals or None]), args.jpeg)
+        test, family = through_jpeg(load(paths), args.jpeg), test_families(folder, paths)
         for seed in args.seeds:
             start = time.perf_counter()
-            real_scores, test_scores = cross_fitted_scores(through_jpeg(reals, args.jpeg), through_jpeg(test, args.jpeg),
-                                                           seed, args.epochs)
+            real_scores, test_scores = cross_fitted_scores(reals, test, seed, args.epochs)
             row = {"folder": str(folder), "seed": seed, "epochs": args.epochs, "reals": len(reals),
                    "jpeg": args.jpeg,
                    "seconds": round(time.perf_counter() - start, 1), "auc": {}, "rule": {}}

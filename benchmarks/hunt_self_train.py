@@ -2,9 +2,10 @@
 or where it may learn the wrong thing? Real test images unlike Train's.
 
     .venv/bin/python benchmarks/hunt_self_train.py --families runs/hf17/fashion/data-dcgan --seeds 0 1 2
+    .venv/bin/python benchmarks/hunt_self_train.py --families ... --shifts jpeg50 webp80 --variants "--self-train 3"
 
 Self-training teaches the model that the test images it was surest were AI are AI. Where the
-real test images are shifted (JPEG q75, a 0.6 px blur or WebP q80: a camera or a pipeline unlike Train's)
+real test images are shifted (JPEG q75, a 0.6 px blur by default; also JPEG q50 or WebP q80: a camera or a pipeline unlike Train's)
 and the model calls many of them AI, it could teach itself that. Each folder here is the family
 folder's Train, and a Test of its 1,000 real test images shifted plus its 500 test fakes of
 the training generator; `hunt-tf train` with `--self-train 0` (off), 2 (session 21's default)

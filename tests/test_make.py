@@ -28,3 +28,10 @@ def test_trials_means_trials_for_every_tuner():
     assert "--trials" not in dry_run("tune")  # unset: the time budget decides
     assert dry_run("tune-distributed", "TRIALS=4").count("--trials 4") == 2  # the chief and the workers
     assert "--budget-minutes 1 " in dry_run("tune-distributed", "BUDGET=1")
+
+
+def test_fashion_mnist_is_installed_first_only_where_a_target_reads_it():
+    assert "dataset-fashion-mnist" in dry_run("gan", "DATASET=fashion")
+    assert "dataset-fashion-mnist" in dry_run("gan-seeds", "DATASET=fashion")
+    assert "dataset-fashion-mnist" in dry_run("hunt-bench")
+    assert "dataset-fashion-mnist" not in dry_run("gan") and "dataset-fashion-mnist" not in dry_run("train-cnn")
