@@ -28,9 +28,9 @@ thumbnails (its rows are 28 and 32 px; r1 at 224 px took 5-7 minutes a seed).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -41,20 +41,16 @@ from sklearn.metrics import roc_auc_score
 from hunt_tf.predict import read_submission
 from hunt_tf.unlike_reals import EPOCHS, called_unlike, cross_fitted_scores
 
+sys.path.insert(0, str(Path(__file__).parent))
+from hunt_cut import shifted  # noqa: E402  (JPEG at a quality, as the shifted folders are made)
+
 QUANTILES = (0.95, 0.99)
 
 
 def through_jpeg(images, quality) -> np.ndarray:
     """uint8 (N, H, W, 3) images saved as JPEG at `quality` and decoded again (0: as they are): with
     --jpeg, every image the check sees passes through one pipeline first (session 25's trial)."""
-    if not quality:
-        return images
-    out = np.empty_like(images)
-    for i, image in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
-    return out
+    return np.stack([shifted(image, f"jpeg{quality}") for image in images]) if quality else images
 
 
 def load(paths) -> np.ndarray:
