@@ -21,6 +21,7 @@ from gan_tf.errors import RunError
 from gan_tf.gan import GAN
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.precision import Workload
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
 
@@ -68,24 +69,27 @@ def compile_gan(gan: GAN, config: GANConfig, jit_compile: bool) -> None:
     )
 
 
-def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_classes=10):
-    """(workload name, make_step) for the runtime's precision measurement: one GAN train step
-    of this configuration and image shape (gradient_hunt.precision)."""
+def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_classes=10) -> Workload:
+    """The runtime's precision measurement: one GAN train step of this configuration and
+    image shape (gradient_hunt.precision)."""
     classes = num_classes if config.conditional else 0
 
-    def make_step():
+    def build():
         gan = build_gan(config, classes, image_shape)
         compile_gan(gan, config, jit_compile=False)
+        return gan
+
+    def step(gan):
         rng = np.random.default_rng(0)
         images = rng.uniform(-1, 1, (config.batch_size, *image_shape)).astype("float32")
         labels = np.arange(config.batch_size) % classes if classes else None
         return lambda: gan.train_on_batch(images, labels)
 
-    name = (f"gan {config.arch} {'x'.join(map(str, image_shape))} w{config.width} c{config.channel_multiple} k{config.kernel_size} "
-            f"z{config.latent_dim} b{config.batch_size} cond{classes} "
-            f"ema{int(bool(config.ema_decay))} sn{int(config.spectral_norm)} mbstd{int(config.minibatch_std)} r1{int(bool(config.r1_weight))} "
-            f"aug[{config.augment}] fused-bn byte-dropout")  # the layers timed: new layers, a new cache entry
-    return name, make_step
+    # What the fingerprint of the built networks cannot see: the batch, and what train_step
+    # does beyond its layers (the loss's extra terms, the augmentation, the weight average).
+    name = (f"gan {'x'.join(map(str, image_shape))} b{config.batch_size} cond{classes} "
+            f"ema{int(bool(config.ema_decay))} r1{int(bool(config.r1_weight))} aug[{config.augment}]")
+    return Workload(name, build, step)
 
 
 def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fresh=False) -> dict:

@@ -1,25 +1,30 @@
 """Choose float32 or bfloat16 on a CPU by measuring, not by reading CPU flags.
 
-    choice = cpu_precision("hunt cnn 64px", make_step)   # "mixed_bfloat16" or "float32", with .reason
+    choice = cpu_precision(Workload("hunt 64px b32", build_model, one_step))   # "mixed_bfloat16" or "float32"
     print(choice, choice.reason)    # "mixed_bfloat16", "bfloat16 measured 1.65x float32 for this model on this CPU"
 
 AVX512-BF16 in /proc/cpuinfo does not mean bfloat16 is faster: on an AMD EPYC it measured
 1.46x faster for our DCGAN step, on an Intel Xeon with the same flag 0.63x. And the answer
 depends on the model: on one EPYC a tiny generic conv net measured bfloat16 0.90x while
 the hunt CNN at 64 px measured 1.65x (and trained about 2x faster in it, BENCHMARKS.md).
-So a command times a few training steps of the model it is about to train (`make_step`,
-named by `workload`) in both precisions, in this process, and caches the result per CPU
-model and core count, TensorFlow version, thread count and workload in
-~/.cache/gradient-hunt/precision.json (seconds, once per machine and model; a few steps
-only for a big backbone).
+So a command times a few training steps of the model it is about to train (a `Workload`)
+in both precisions, in this process, and caches the result per CPU model and core count,
+TensorFlow version, thread count and workload in ~/.cache/gradient-hunt/precision.json
+(seconds, once per machine and model; a few steps only for a big backbone). The workload's
+key holds a fingerprint of the built model's layers, so a changed layer is a new entry
+without anyone renaming the workload.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import platform
 import time
+from collections.abc import Callable
+from typing import Any
 
 from gradient_hunt.atomic import write_json
 from gradient_hunt.cache import cache_dir
@@ -66,11 +71,44 @@ class Choice(str):
         return obj
 
 
-def small_conv_step():
-    """A generic step (conv, BatchNorm, transposed conv, Adam, batch 32 at 32x32), under the
-    global dtype policy; for commands that name no workload of their own."""
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """What a command will train, for the probe: `build()` makes the model under the global
+    dtype policy, `step(model)` returns one training step of it. `name` is for people reading
+    the cache (what the fingerprint cannot see, such as the batch size, belongs in it)."""
+
+    name: str
+    build: Callable[[], Any]
+    step: Callable[[Any], Callable[[], Any]]
+
+    def make_step(self):
+        return self.step(self.build())
+
+
+def fingerprint(model) -> str:
+    """A short hash of every layer in `model` (nested models included): its class, its
+    configuration without the name, its weights' shapes, and the model's input shapes."""
+    def layer_record(layer):
+        try:
+            config = {k: v for k, v in layer.get_config().items() if k not in ("name", "dtype", "layers")}
+        except (NotImplementedError, TypeError):  # a subclassed model without get_config
+            config = {}
+        if hasattr(layer, "layers"):  # a model: its layers are walked on their own
+            config = {k: v for k, v in config.items() if k not in ("input_layers", "output_layers")}
+        return [type(layer).__name__, config, [list(w.shape) for w in layer.weights]]
+
+    def walk(layer):
+        yield layer
+        for sub in getattr(layer, "layers", None) or ():
+            yield from walk(sub)
+
+    inputs = [list(x.shape) for x in getattr(model, "inputs", None) or ()]
+    text = json.dumps([inputs, [layer_record(layer) for layer in walk(model)]], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _generic_model():
     import keras
-    import numpy as np
     from keras import layers
 
     def block(x, conv, filters):
@@ -83,22 +121,39 @@ def small_conv_step():
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=False)
+    return model
+
+
+def _generic_step(model):
+    import numpy as np
+
     rng = np.random.default_rng(0)
     images, labels = rng.random((32, 32, 32, 3), dtype=np.float32), rng.integers(0, 2, 32)
     return lambda: model.train_on_batch(images, labels)
 
 
-def seconds_per_step(make_step, policy: str, steps: int = PROBE_STEPS) -> float:
-    """Median seconds of one call of the step that `make_step()` builds under `policy`."""
+# A generic step (conv, BatchNorm, transposed conv, Adam, batch 32 at 32x32), for commands
+# that name no workload of their own.
+GENERIC = Workload("generic b32", _generic_model, _generic_step)
+
+
+def built_under(policy: str, make):
+    """`make()` under the global dtype `policy`, which is then restored."""
     import keras
-    import numpy as np
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
-        step = make_step()
+        return make()
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def seconds_per_step(workload: Workload, policy: str, steps: int = PROBE_STEPS) -> float:
+    """Median seconds of one training step of `workload`'s model built under `policy`."""
+    import numpy as np
+
+    step = built_under(policy, workload.make_step)
     step()  # trace
     start = time.perf_counter()
     step()
@@ -112,25 +167,27 @@ def seconds_per_step(make_step, policy: str, steps: int = PROBE_STEPS) -> float:
     return float(np.median(times))
 
 
-def measure(make_step=small_conv_step, rounds: int = 2) -> dict:
+def measure(workload: Workload = GENERIC, rounds: int = 2) -> dict:
     """Interleaved timings of both precisions (best of `rounds`, so a busy moment does not decide)."""
     f32, bf16 = [], []
     for _ in range(rounds):
-        f32.append(seconds_per_step(make_step, "float32"))
-        bf16.append(seconds_per_step(make_step, "mixed_bfloat16"))
+        f32.append(seconds_per_step(workload, "float32"))
+        bf16.append(seconds_per_step(workload, "mixed_bfloat16"))
     return {"float32": min(f32), "mixed_bfloat16": min(bf16)}
 
 
-def cpu_precision(workload: str = "generic", make_step=None, measure_fn=None) -> Choice:
-    """The faster precision on this CPU for `workload` (a name for what `make_step` builds: the
-    model and shapes the command will train), measured once per CPU model, TensorFlow version,
-    thread count and workload."""
+def cpu_precision(workload: Workload = GENERIC, measure_fn=None) -> Choice:
+    """The faster precision on this CPU for `workload` (the model and step the command will
+    train), measured once per CPU model, TensorFlow version, thread count and workload (its
+    name and its built model's fingerprint). Call it after TensorFlow's threads are set: it
+    builds the model once, in float32, for the fingerprint."""
     if not cpu_has_bf16():
         return Choice("float32", "no bfloat16 instructions on this CPU")
     import tensorflow as tf
 
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
-    key = f"{cpu_model()} x{os.cpu_count()} | TensorFlow {tf.__version__} | threads {threads} | {workload}"
+    model = fingerprint(built_under("float32", workload.build))
+    key = f"{cpu_model()} x{os.cpu_count()} | TensorFlow {tf.__version__} | threads {threads} | {workload.name} | {model}"
     path = cache_dir() / "precision.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One probe at a time on a machine: processes started together (tuning workers) would
@@ -143,7 +200,7 @@ def cpu_precision(workload: str = "generic", make_step=None, measure_fn=None) ->
         except (OSError, ValueError):
             cache = {}
         if key not in cache:
-            cache[key] = measure_fn() if measure_fn else measure(make_step or small_conv_step)
+            cache[key] = measure_fn() if measure_fn else measure(workload)
             write_json(path, cache)
     timings = cache[key]
     speedup = timings["float32"] / timings["mixed_bfloat16"]

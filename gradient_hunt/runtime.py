@@ -154,7 +154,7 @@ def _gpu_supports_float16(tf, gpus) -> bool:
 
 def choose_precision(requested: str, tf, gpus, probe=None) -> tuple[str, str]:
     """(Keras dtype policy, why): float16 on tensor-core GPUs; on a CPU, whatever measured faster
-    (`probe` = (workload name, make_step): the model the command will train; see gradient_hunt.precision)."""
+    (`probe`: the precision.Workload the command will train; see gradient_hunt.precision)."""
     if requested not in PRECISIONS:
         raise RuntimeSettingError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
     if requested != "auto":
@@ -163,7 +163,7 @@ def choose_precision(requested: str, tf, gpus, probe=None) -> tuple[str, str]:
         if _gpu_supports_float16(tf, gpus):
             return "mixed_float16", "tensor-core GPU"
         return "float32", "GPU without tensor cores"
-    choice = cpu_precision(*(probe or ()))
+    choice = cpu_precision(probe) if probe else cpu_precision()
     return str(choice), choice.reason
 
 
@@ -205,7 +205,7 @@ def configure(precision: str = "auto", jit: str = "auto", strategy: str = "defau
     - CPU: bfloat16 where a timed probe found it faster on this CPU (gradient_hunt.precision), else float32.
     - XLA: on for GPUs; off on CPU, where it measured slower for these models.
     - threads: CPU threads per op pool (0 = TensorFlow's default, all cores).
-    - probe: (workload name, make_step) for the CPU precision measurement: the model to be trained.
+    - probe: the precision.Workload for the CPU precision measurement: the model to be trained.
     """
     tf = import_tensorflow()
     import keras

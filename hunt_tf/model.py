@@ -19,6 +19,7 @@ from keras import layers, regularizers
 
 from gradient_hunt.batchnorm import FusedBatchNormalization
 from gradient_hunt.multi_worker import across_workers
+from gradient_hunt.precision import Workload
 from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import ARCHITECTURES, BACKBONES, FLATTEN_UNITS, MODEL_HEADS
 from hunt_tf.config import HuntConfig
@@ -96,22 +97,18 @@ def resolved_convs(config: HuntConfig) -> int:
     return config.convs or COLOUR_CONVS
 
 
-def precision_probe(config: HuntConfig, image_size: int, num_classes: int):
-    """(workload name, make_step) for the runtime's precision measurement: a training step of
-    exactly this model, at this size and batch (gradient_hunt.precision)."""
+def precision_probe(config: HuntConfig, image_size: int, num_classes: int) -> Workload:
+    """The runtime's precision measurement of exactly this model, at this size and batch: a
+    training step of it (gradient_hunt.precision)."""
     timed = dataclasses.replace(config, weights="none")  # weights change no speed, and may need a download
 
-    def make_step():
-        model = build_model(timed, image_size, num_classes)
+    def step(model):
         rng = np.random.default_rng(0)
         images = rng.uniform(0, 255, (config.batch_size, image_size, image_size, 3)).astype("float32")
         labels = np.arange(config.batch_size) % num_classes
         return lambda: model.train_on_batch(images, labels)
 
-    head = auto_head(config.head, config.resize_mode, image_size, config.backbone)
-    name = (f"hunt {config.backbone} {config.input} {head} f{config.filters} d{config.depth}x{resolved_convs(config)} k{config.kernel_size} p{config.pool_size} "
-            f"bn{int(config.batchnorm)} {image_size}px b{config.batch_size} c{num_classes}")
-    return name, make_step
+    return Workload(f"hunt {image_size}px b{config.batch_size}", lambda: build_model(timed, image_size, num_classes), step)
 
 
 def _backbone(inputs, name, weights, image_size):

@@ -162,9 +162,9 @@ def test_the_precision_probe_times_a_real_gan_step():
     from gan_tf.train import precision_probe
     from gradient_hunt import precision
 
-    name, make_step = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8))
-    assert name.startswith("gan dcgan 28x28x1 w4 c16 k4 z8 b8")
-    timings = precision.measure(make_step, rounds=1)
+    workload = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8))
+    assert workload.name.startswith("gan 28x28x1 b8 cond10")
+    timings = precision.measure(workload, rounds=1)
     assert all(0 < t < 5 for t in timings.values())
 
 

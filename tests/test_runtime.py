@@ -43,14 +43,46 @@ def test_the_probe_times_both_precisions_of_the_model_to_be_trained(monkeypatch,
 
     timings = precision.measure(rounds=1)  # the generic step
     assert set(timings) == {"float32", "mixed_bfloat16"} and all(0 < t < 5 for t in timings.values())
-    name, make_step = precision_probe(HuntConfig(filters=4, depth=1, batch_size=4), image_size=16, num_classes=2)
-    assert "16px" in name and "b4" in name
+    workload = precision_probe(HuntConfig(filters=4, depth=1, batch_size=4), image_size=16, num_classes=2)
+    assert workload.name == "hunt 16px b4"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
-    precision.cpu_precision(name, make_step)
+    precision.cpu_precision(workload)
     cached = json.loads((tmp_path / "gradient-hunt" / "precision.json").read_text())
-    assert list(cached)[0].endswith(name) and all(0 < t < 5 for t in cached[list(cached)[0]].values())
+    (key, timed), = cached.items()
+    assert f"| {workload.name} | " in key and all(0 < t < 5 for t in timed.values())
     assert keras.mixed_precision.global_policy().name == "float32"  # the probe leaves the policy as it was
+
+
+def test_a_changed_layer_is_measured_again_under_the_same_workload_name(monkeypatch, tmp_path):
+    from hunt_tf.config import HuntConfig
+    from hunt_tf.model import precision_probe
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    measured = []
+    timings = lambda: measured.append(1) or {"float32": 1.0, "mixed_bfloat16": 1.0}  # noqa: E731
+
+    def probe(**changes):
+        return precision_probe(HuntConfig(filters=4, depth=1, batch_size=4, **changes), image_size=16, num_classes=2)
+
+    for workload in (probe(), probe(), probe(batchnorm=False), probe(kernel_size=5), probe(dropout=0.1)):
+        precision.cpu_precision(workload, measure_fn=timings)
+    assert len({probe().name, probe(batchnorm=False).name, probe(kernel_size=5).name}) == 1  # one name...
+    assert len(measured) == 4  # ...four models: the same one measured once, each change measured anew
+
+
+def test_a_models_fingerprint_is_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    code = ("from gan_tf.config import GANConfig; from gan_tf.train import precision_probe; "
+            "from gradient_hunt.precision import fingerprint; "
+            "print(fingerprint(precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8)).build()))")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    prints = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+              .stdout.split()[-1] for _ in range(2)]
+    assert prints[0] == prints[1] and len(prints[0]) == 12
 
 
 def test_xla_is_off_on_cpu_unless_asked(monkeypatch):
