@@ -9,7 +9,6 @@ history.csv, quality.csv, metrics.json, logs/ (TensorBoard).
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import keras
@@ -21,6 +20,7 @@ from gan_tf.errors import RunError
 from gan_tf.gan import GAN
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.console import fit_verbosity
 from gradient_hunt.precision import Workload
 from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
@@ -167,8 +167,7 @@ def train(run_dir, settings: dict | None = None, resume=False, verbose=None, fre
         *([callbacks.SampleGrid(run_dir, log_dir)] if worker_dir is None else []),
         checkpoint,  # on every worker: saving a distributed checkpoint is a collective step
     ]
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+    verbose = fit_verbosity(verbose)
     if start_epoch < config.epochs:  # (a trained run's workers have ended: nothing may wait on them)
         gan.fit(pipeline, epochs=config.epochs, initial_epoch=start_epoch, callbacks=cbs, shuffle=False,
                 verbose=verbose)

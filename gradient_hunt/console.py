@@ -17,6 +17,14 @@ from gradient_hunt.errors import UserError
 from gradient_hunt.runtime import import_tensorflow
 
 
+def fit_verbosity(verbose=None) -> int:
+    """Keras fit's `verbose`: what was asked, else a progress bar on a terminal and one line an
+    epoch where the output goes to a file or a pipe (there, a bar is thousands of redraws)."""
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
+
+
 def _one_line_warning(message, *args, **kwargs):
     return f"warning: {message}\n"
 

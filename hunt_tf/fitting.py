@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import keras
 
 from gradient_hunt import multi_worker
 from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.console import fit_verbosity
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.time_limit import TimeLimit
 from hunt_tf import ensemble
@@ -127,8 +127,7 @@ def fit_member(config, runtime, run_dir, train, validation, num_classes, verbose
     across = config.strategy == "multi-worker"
     agree = (lambda past: multi_worker.chief_says(runtime.strategy, past)) if across else None
     cbs = callbacks(run_dir, config, "val_loss" if val_ds is not None else "loss", train_ds, logs, time_limit, agree)
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+    verbose = fit_verbosity(verbose)
     weights = class_weights(train_labels, num_classes) if config.class_weights else None
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, class_weight=weights, callbacks=cbs,
               verbose=verbose, shuffle=False)  # the pipeline shuffles

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 
 import numpy as np
 
 from gradient_hunt.atomic import save_model, write_json
+from gradient_hunt.console import fit_verbosity
 from gradient_hunt.nan_guard import NaNGuard
 from gradient_hunt.runtime import import_tensorflow
 from gradient_hunt.settings import SettingsError
@@ -138,8 +138,7 @@ def fine_tune(model, config, runtime, train: TrainingRows, pixels, labels, num_c
     with runtime.strategy.scope():
         model.compile(optimizer=make_optimizer(adjusting, steps), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=runtime.jit_compile)
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+    verbose = fit_verbosity(verbose)
     guard = NaNGuard()
     weights = class_weights(all_labels, num_classes) if config.class_weights else None
     model.fit(mixed_dataset(train, pixels, labels, config, seed), epochs=EPOCHS, class_weight=weights,

@@ -412,6 +412,7 @@ def test_a_disk_cache_search_decodes_once_for_every_search_and_training_run(data
     out = capfd.readouterr().out
     assert out.count("writing a disk cache") == 1 and out.count("reusing the disk cache") == 1
     assert "decoded pixels in disk" in out and (run / "best_hparams.json").exists()
+    assert "Trial 1 Complete" in out and "━" not in out  # to a file: trial lines, no progress bars
     assert hunt_cli.main(["train", str(data), "--run", str(tmp_path / "train"), "--hparams",
                           str(run / "best_hparams.json"), "--epochs", "1", "--cache", "disk", "--members", "1"]) == 0
     out = capfd.readouterr().out

@@ -21,7 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from gradient_hunt.console import run_console_command
+from gradient_hunt.console import fit_verbosity, run_console_command
 from gradient_hunt.runtime import PRECISIONS, STRATEGIES
 from gradient_hunt.settings import SettingsError
 from hunt_tf.choices import CACHES, RESIZE_MODES, TRIAL_EPOCHS, VALIDATIONS
@@ -130,7 +130,7 @@ def run(args):
     if role() == "chief":
         serve(tuner, callbacks, deadline)
     else:
-        tuner.search(callbacks=callbacks, verbose=0 if role() == "worker" else 1)
+        tuner.search(callbacks=callbacks, verbose=0 if role() == "worker" else fit_verbosity())
     if budget.stopped:
         args.replace_me = True  # main() exits with RECYCLE_EXIT; the parent resumes in a new process
         return
