@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hunt_cut import shifted  # noqa: E402
 
 BIN = Path(sys.executable).parent
-SHIFTS = ("jpeg75", "blur0.6", "webp80", "jpeg50")
+SHIFTS = ("jpeg75", "blur0.6", "webp80", "jpeg50")  # the first two are the default (session 22)
 VARIANTS = {f"--self-train {n}": ["--self-train", str(n)] for n in (0, 2, 3)}
 
 
@@ -71,7 +71,7 @@ def main():
                    help="a hunt_families.py one-family folder (default: %(default)s)")
     p.add_argument("--root", type=Path, default=Path("runs/hunt-self-train"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--shifts", nargs="+", default=["jpeg75", "blur0.6"], choices=SHIFTS)
+    p.add_argument("--shifts", nargs="+", default=list(SHIFTS[:2]), choices=SHIFTS)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
                    help="(default: all three)")
     args = p.parse_args()
