@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 from gradient_hunt.settings import Settings
 
 ARCHITECTURES = ("dcgan", "dense")
@@ -46,3 +47,5 @@ class GANConfig(Settings):
 
     # Runs saved before these settings existed trained without them.
     ABSENT_MEANS: typing.ClassVar[dict] = {"image_size": 28, "minibatch_std": False, "time_limit": 0, "channel_multiple": 1}
+    CHOICES: typing.ClassVar[dict] = {"arch": ARCHITECTURES, "loss": LOSSES, "precision": PRECISIONS, "jit": JIT_CHOICES,
+                                      "strategy": STRATEGIES}

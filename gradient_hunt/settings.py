@@ -63,13 +63,26 @@ class Settings:
             raise SettingsError(f"cannot read {path}: {err}") from None
         return cls(**{**cls.ABSENT_MEANS, **{k: v for k, v in data.items() if k in cls.field_names()}})
 
+    # {field: the values it may take}: from_dict refuses any other, so a mistyped value in a
+    # hand-edited JSON file stops a command before it reads data or writes a run.
+    CHOICES: typing.ClassVar[dict] = {}
+
     @classmethod
     def from_dict(cls, data: dict, base=None):
-        """`base` (or the defaults) with `data` applied; an unknown key is an error, not a silent no-op."""
+        """`base` (or the defaults) with `data` applied; an unknown key or a value outside CHOICES
+        is an error, not a silent no-op or a failure minutes later."""
         unknown = sorted(set(data) - set(cls.field_names()))
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
-        return dataclasses.replace(base or cls(), **data)
+        config = dataclasses.replace(base or cls(), **data)
+        config.check_choices()
+        return config
+
+    def check_choices(self) -> None:
+        for name, allowed in self.CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise SettingsError(f"unknown {name.replace('_', ' ')} {value!r}; choose from {', '.join(map(str, allowed))}")
 
     def clashes(self, asked: dict, may_change=()) -> list[str]:
         """`name=saved (asked: new)` for every asked setting that differs from this saved config."""

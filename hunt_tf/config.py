@@ -11,7 +11,9 @@ import json
 import typing
 from pathlib import Path
 
+from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
 from gradient_hunt.settings import Settings, SettingsError
+from hunt_tf import choices
 
 
 @dataclasses.dataclass
@@ -22,6 +24,12 @@ class HuntConfig(Settings):
     ABSENT_MEANS: typing.ClassVar[dict] = {"validation": "random", "input": "rgb", "extra_fakes": "none", "convs": 1,
                                            "cut": "validation", "average": "none", "members": 1, "head": "gap",
                                            "self_train": 0, "unlike_reals": "off"}
+    CHOICES: typing.ClassVar[dict] = {
+        "resize_mode": choices.RESIZE_MODES, "input": choices.INPUTS, "augment": tuple(choices.PRESETS),
+        "extra_fakes": choices.EXTRA_FAKES, "validation": choices.VALIDATIONS, "unlike_reals": choices.UNLIKE_REALS,
+        "cut": choices.CUTS, "backbone": choices.ARCHITECTURES, "head": choices.HEADS, "optimizer": choices.OPTIMIZERS,
+        "schedule": choices.SCHEDULES, "average": choices.AVERAGES, "cache": choices.CACHES, "precision": PRECISIONS,
+        "jit": JIT_CHOICES, "strategy": STRATEGIES}
 
     # data
     image_size: int = 0  # the network's input; 0 = from the data (resize: median shorter side, 16..128; crop: 128)

@@ -31,7 +31,6 @@ from gradient_hunt.rundir import open_run
 from gradient_hunt.runtime import check_strategy, configure
 from hunt_tf import audit, ensemble, extra_fakes, files, self_train, unlike_reals
 from hunt_tf.adaptive_cut import MIN_REALS, adapts, enough_reals, validation_reals
-from hunt_tf.averaging import averages
 from hunt_tf.config import HuntConfig, resolve_config
 from hunt_tf.crops import choose_sizes
 from hunt_tf.fitting import fit
@@ -88,8 +87,7 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             del asking[kept]
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", *DECIDES))  # how it ran and decides is not the run
-    # an unknown cut or average, or a negative member count, is an error now, not after decoding
-    adapts(config.cut), averages(config.average), ensemble.check(config.members), unlike_reals.check(config.unlike_reals)
+    ensemble.check(config.members)  # a negative member count is an error now, not after decoding
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 

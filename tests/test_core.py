@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 from pathlib import Path
 
 import pytest
@@ -36,14 +37,22 @@ def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(capsys):
 
 @dataclasses.dataclass
 class ToyConfig(Settings):
+    CHOICES: typing.ClassVar[dict] = {"loss": ("bce", "hinge")}
+
     epochs: int = 3  # passes over the data
     width: int = 8  # channels
+    loss: str = "bce"  # bce or hinge
 
 
-def test_settings_comments_are_the_help_and_unknown_keys_are_refused():
-    assert ToyConfig.comments() == {"epochs": "passes over the data", "width": "channels"}
+def test_settings_comments_are_the_help_and_unknown_keys_and_values_are_refused():
+    assert ToyConfig.comments() == {"epochs": "passes over the data", "width": "channels", "loss": "bce or hinge"}
     with pytest.raises(SettingsError, match="unknown setting"):
         ToyConfig.from_dict({"widht": 3})
+    with pytest.raises(SettingsError, match="unknown loss 'mse'; choose from bce, hinge"):
+        ToyConfig.from_dict({"loss": "mse"})
+    with pytest.raises(SettingsError, match="unknown loss 'mse'"):  # on top of a base too
+        ToyConfig.from_dict({"width": 4}, base=ToyConfig(loss="mse"))
+    assert ToyConfig.from_dict({"loss": "hinge"}).loss == "hinge"
 
 
 def test_a_run_directory_resumes_only_with_the_same_settings(tmp_path):

@@ -111,6 +111,18 @@ def test_tuned_hparams_are_picked_up_and_command_line_wins(trained, tmp_path, ca
     assert (config["l2"], config["kernel_size"], config["dropout"], config["filters"]) == (0.001, 5, 0.2, 4)
 
 
+@pytest.mark.parametrize("name, value", [("augment", "heavy"), ("schedule", "cosin"), ("head", "flat"),
+                                         ("cache", "ssd"), ("cut", "fitted")])
+def test_a_mistyped_choice_in_an_hparams_file_stops_before_the_run_is_written(tmp_path, capsys, name, value):
+    hp = tmp_path / "best_hparams.json"
+    hp.write_text(json.dumps({"hparams": {name: value}}))  # hand-edited: argparse never saw it
+    run = tmp_path / "run"
+    assert cli.main(["train", str(tmp_path / "nowhere"), "--run", str(run), "--hparams", str(hp)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: unknown {name} {value!r}; choose from " in err and err.count("\n") == 1
+    assert not run.exists()  # refused before the data is read or a run directory written
+
+
 def test_bad_input_is_one_error_line(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path / "nowhere"), "--run", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.strip() == f"hunt-tf train: error: data folder not found: {tmp_path / 'nowhere'}"
