@@ -63,14 +63,14 @@ def main():
     p.add_argument("--demo", default=str(ROOT / "runs" / "demo"), help="a `make demo` root (data/, test_labels.csv)")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench-tuning"))
     p.add_argument("--budget-minutes", type=float, default=15.0)
-    p.add_argument("--png", action="store_true", help="use the demo's PNGs as they are (no JPEG re-save)")
-    p.add_argument("--data", help="a labelled competition folder (Train/, Test/, test_labels.csv) instead of the demo")
+    p.add_argument("--png", action="store_true", help="use the demo's PNGs as they are (no JPEG re-save; --data never is)")
+    p.add_argument("--data", help="a labelled competition folder (Train/, Test/, test_labels.csv) instead of --demo")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="hunt-tf train seeds for both models")
     args = p.parse_args()
     demo, out = Path(args.data or args.demo), Path(args.out)
     labels = demo / "test_labels.csv"
     if not labels.exists():
-        sys.exit(f"{labels} not found: run `make demo` first (or pass --demo or --data)")
+        sys.exit(f"{labels} not found" + ("" if args.data else ": run `make demo` first (or pass --demo or --data)"))
     data = demo if args.data else demo / "data"
     if not args.png and not args.data:
         data = out / "data"

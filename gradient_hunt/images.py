@@ -144,4 +144,6 @@ def parallel_map(fn, items, desc="decoding", progress=True, weights=None, budget
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = pool.map(run, range(len(items)))
-        return list(tqdm(results, total=len(items), desc=desc, unit="file", disable=not progress, leave=False))
+        # disable=None: a bar only on a terminal; in a log file it would be hundreds of redraws
+        return list(tqdm(results, total=len(items), desc=desc, unit="file", disable=None if progress else True,
+                         leave=False))

@@ -1,6 +1,6 @@
 """Choose float32 or bfloat16 on a CPU by measuring, not by reading CPU flags.
 
-    choice = cpu_precision(Workload("hunt 64px b32", build_model, one_step))   # "mixed_bfloat16" or "float32"
+    choice = cpu_precision(Workload("hunt 64px b32", lambda: build_model(config, 64, 2), one_step))   # or "float32"
     print(choice, choice.reason)    # "mixed_bfloat16", "bfloat16 measured 1.65x float32 for this model on this CPU"
 
 AVX512-BF16 in /proc/cpuinfo does not mean bfloat16 is faster: on an AMD EPYC it measured
@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,17 +86,29 @@ class Workload:
         return self.step(self.build())
 
 
+# Configuration keys that change no step's speed: names (numbered per process), dtypes (both
+# precisions are timed), initial values, regularisation strengths, seeds and dropout rates. A
+# tuned dropout or L2 is then no new measurement.
+SPEED_NEUTRAL = re.compile(r"^(name|dtype|seed|rate|layers|input_layers|output_layers)$|_(initializer|regularizer|constraint)$")
+
+
 def fingerprint(model) -> str:
     """A short hash of every layer in `model` (nested models included): its class, its
-    configuration without the name, its weights' shapes, and the model's input shapes."""
+    configuration less SPEED_NEUTRAL keys (at every depth: a wrapper nests its layer's), its
+    weights' shapes, and the model's input shapes. How the layers are wired is not in it."""
+    def scrub(value):
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if not SPEED_NEUTRAL.search(k)}
+        if isinstance(value, (list, tuple)):
+            return [scrub(v) for v in value]
+        return value
+
     def layer_record(layer):
         try:
-            config = {k: v for k, v in layer.get_config().items() if k not in ("name", "dtype", "layers")}
+            config = layer.get_config()
         except (NotImplementedError, TypeError):  # a subclassed model without get_config
             config = {}
-        if hasattr(layer, "layers"):  # a model: its layers are walked on their own
-            config = {k: v for k, v in config.items() if k not in ("input_layers", "output_layers")}
-        return [type(layer).__name__, config, [list(w.shape) for w in layer.weights]]
+        return [type(layer).__name__, scrub(config), [list(w.shape) for w in layer.weights]]
 
     def walk(layer):
         yield layer
@@ -103,7 +116,9 @@ def fingerprint(model) -> str:
             yield from walk(sub)
 
     inputs = [list(x.shape) for x in getattr(model, "inputs", None) or ()]
-    text = json.dumps([inputs, [layer_record(layer) for layer in walk(model)]], sort_keys=True, default=str)
+    # An object JSON cannot write stands for its class: its repr would hold a per-process address.
+    text = json.dumps([inputs, [layer_record(layer) for layer in walk(model)]], sort_keys=True,
+                      default=lambda o: type(o).__name__)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -180,7 +195,8 @@ def cpu_precision(workload: Workload = GENERIC, measure_fn=None) -> Choice:
     """The faster precision on this CPU for `workload` (the model and step the command will
     train), measured once per CPU model, TensorFlow version, thread count and workload (its
     name and its built model's fingerprint). Call it after TensorFlow's threads are set: it
-    builds the model once, in float32, for the fingerprint."""
+    builds the model once, in float32, for the fingerprint, also when the answer is cached
+    (a fraction of a second for the hunt CNN and the DCGAN, seconds for a large backbone)."""
     if not cpu_has_bf16():
         return Choice("float32", "no bfloat16 instructions on this CPU")
     import tensorflow as tf

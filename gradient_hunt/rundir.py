@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gradient_hunt.atomic import write_json
 from gradient_hunt.errors import UserError
+from gradient_hunt.settings import SettingsError
 
 
 class RunDirError(UserError):
@@ -80,7 +81,10 @@ def open_run(run_dir, config_class, asked: dict, *, kind: str, identity: dict | 
             raise RunDirError(f"{run_dir} holds a run with other settings: {', '.join(clashes)} "
                               "(settings you did not give are this version's defaults, which may have changed "
                               "since that run); pass --fresh to start it over, or choose another --run")
-        config = config_class.from_dict({k: asked[k] for k in may_change if k in asked}, base=config)
+        try:
+            config = config_class.from_dict({k: asked[k] for k in may_change if k in asked}, base=config)
+        except SettingsError as err:  # a value this version no longer knows, or a hand-edited file
+            raise RunDirError(f"{config_path}: {err}; pass --fresh to start the run over") from None
     elif run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"{run_dir} is not empty and holds no run (no config.json); choose another --run")
     else:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 from gradient_hunt.errors import UserError
-from gradient_hunt.precision import cpu_precision
+from gradient_hunt.precision import GENERIC, cpu_precision
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -163,7 +163,7 @@ def choose_precision(requested: str, tf, gpus, probe=None) -> tuple[str, str]:
         if _gpu_supports_float16(tf, gpus):
             return "mixed_float16", "tensor-core GPU"
         return "float32", "GPU without tensor cores"
-    choice = cpu_precision(probe) if probe else cpu_precision()
+    choice = cpu_precision(probe or GENERIC)
     return str(choice), choice.reason
 
 

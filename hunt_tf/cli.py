@@ -18,45 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from gradient_hunt.console import run_console_command
-from gradient_hunt.runtime import JIT_CHOICES, PRECISIONS, STRATEGIES
-from hunt_tf.choices import (
-    ARCHITECTURES,
-    AVERAGES,
-    CACHES,
-    CUTS,
-    EXTRA_FAKES,
-    HEADS,
-    ID_STYLES,
-    INPUTS,
-    OPTIMIZERS,
-    PRESETS,
-    RESIZE_MODES,
-    SCHEDULES,
-    UNLIKE_REALS,
-    VALIDATIONS,
-)
+from hunt_tf.choices import CUTS, ID_STYLES
 from hunt_tf.config import HuntConfig
 from hunt_tf.errors import RunError
 
 DEFAULTS = HuntConfig()
-CHOICES = {
-    "resize_mode": RESIZE_MODES,
-    "input": INPUTS,
-    "head": HEADS,
-    "validation": VALIDATIONS,
-    "extra_fakes": EXTRA_FAKES,
-    "augment": tuple(PRESETS),
-    "backbone": ARCHITECTURES,
-    "optimizer": OPTIMIZERS,
-    "schedule": SCHEDULES,
-    "precision": PRECISIONS,
-    "jit": JIT_CHOICES,
-    "strategy": STRATEGIES,
-    "cache": CACHES,
-    "cut": CUTS,
-    "average": AVERAGES,
-    "unlike_reals": UNLIKE_REALS,
-}
+CHOICES = HuntConfig.CHOICES  # argparse refuses what from_dict would
 ID_HELP = ("how a submission Id is made from a test file: stem (name without extension, Kaggle's usual), "
            "name (with it), path (below the test folder); ids that would repeat are an error (default: stem)")
 

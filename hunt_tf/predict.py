@@ -95,7 +95,8 @@ def predict_records(model, records, class_names, image_size, resize_mode="resize
     readable = [i for i, r in enumerate(records) if r.ok]  # the rest failed at the header already
     probs = np.tile(np.eye(len(class_names), dtype=np.float32)[fallback_label], (len(records), 1))
     seen = np.zeros(len(records), bool)  # the rows the model predicted (not the fallback's)
-    bar = tqdm(total=len(readable), desc="predicting", unit="file", disable=not progress, leave=False)
+    bar = tqdm(total=len(readable), desc="predicting", unit="file", disable=None if progress else True,
+               leave=False)  # None: on a terminal only
     for start in range(0, len(readable), CHUNK):  # decoded a chunk at a time: a Test folder of any size
         chunk = np.array(readable[start : start + CHUNK])
         pixels, decoded = decode_all([records[i] for i in chunk], image_size, resize_mode, progress=False)

@@ -56,7 +56,8 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
     sub-folders and --validation auto, under "held_out" the estimate on a generator that
     training never saw (held_out_estimate)."""
     asked = resolve_config(dict(settings or {}), hparams)
-    check_strategy(asked.strategy), self_train.check(asked.self_train)  # before the run directory is written
+    # Before the run directory is written (choices: HuntConfig.from_dict, in resolve_config)
+    check_strategy(asked.strategy), self_train.check(asked.self_train), ensemble.check(asked.members)
     run_dir, worker_dir = Path(run_dir), None
     across = asked.strategy == "multi-worker"
     if across and not multi_worker.is_chief():
@@ -87,7 +88,6 @@ def train(data_dir, run_dir, settings=None, hparams=None, tta=False, verbose=Non
             del asking[kept]
     config, continuing = open_run(run_dir, HuntConfig, asking, kind="hunt-tf", identity=identity,
                                   fresh=fresh, may_change=("cache", "strategy", *DECIDES))  # how it ran and decides is not the run
-    ensemble.check(config.members)  # a negative member count is an error now, not after decoding
     finished = continuing and (run_dir / "model.keras").exists() and not (run_dir / "backup").exists()
     write_json(run_dir / "classes.json", folder.class_names)  # the same as before when continuing
 

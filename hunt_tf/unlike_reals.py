@@ -32,11 +32,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gradient_hunt.settings import SettingsError
 from gradient_hunt.time_limit import TimeLimit
 from hunt_tf import files
 from hunt_tf.adaptive_cut import adapted_score_cut, log_odds
-from hunt_tf.choices import RESIDUAL_MIN_SIDE, UNLIKE_REALS
+from hunt_tf.choices import RESIDUAL_MIN_SIDE
 from hunt_tf.extra_fakes import real_class
 from hunt_tf.predict import read_submission, write_submission
 from hunt_tf.submit import with_record
@@ -118,13 +117,6 @@ def called_unlike(real_scores, test_scores, called_real) -> np.ndarray:
     start = min(held_out.min(), tests.min()) - 1.0  # below every score: the detector's answers alone
     cut = adapted_score_cut(held_out, tests[called_real], start)
     return called_real & (tests < cut)
-
-
-def check(setting: str) -> str:
-    """`setting` if it is one of UNLIKE_REALS, else a SettingsError (a value from a JSON file, say)."""
-    if setting not in UNLIKE_REALS:
-        raise SettingsError(f"unknown --unlike-reals {setting!r}; choose from {', '.join(UNLIKE_REALS)}")
-    return setting
 
 
 def check_submission(run_dir, folder, config, test_ids, report: dict, time_limit=TIME_LIMIT_S) -> dict:

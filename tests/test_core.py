@@ -1,6 +1,7 @@
 """The shared core: console errors, run directories, image decoding, the pixel budget, the layout."""
 
 import dataclasses
+import json
 import subprocess
 import sys
 import threading
@@ -65,6 +66,10 @@ def test_a_run_directory_resumes_only_with_the_same_settings(tmp_path):
         open_run(run, ToyConfig, {"width": 16}, kind="toy", identity={"data": "a"})
     with pytest.raises(RunDirError, match=r"data='a' \(asked: 'b'\)"):  # same settings, another folder
         open_run(run, ToyConfig, {"width": 4}, kind="toy", identity={"data": "b"})
+    saved = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**saved, "loss": "mse"}))  # a value this version refuses
+    with pytest.raises(RunDirError, match=r"config.json: unknown loss 'mse'.*--fresh"):
+        open_run(run, ToyConfig, {"width": 4}, kind="toy", identity={"data": "a"})
     (run / "checkpoint").write_text("old")
     config, continuing = open_run(run, ToyConfig, {"width": 16}, kind="toy", fresh=True)
     assert (config.width, continuing) == (16, False) and not (run / "checkpoint").exists()

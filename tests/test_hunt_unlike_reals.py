@@ -7,6 +7,7 @@ import pytest
 
 from gradient_hunt.settings import SettingsError
 from hunt_tf import cli, unlike_reals
+from hunt_tf.config import HuntConfig
 from tests.conftest import read_rows, write_messy_folder
 
 TINY = ["--epochs", "1", "--batch-size", "8", "--filters", "4", "--depth", "1", "--image-size", "16",
@@ -109,8 +110,8 @@ def test_a_run_with_the_check_says_when_it_cannot_and_keeps_the_setting(tmp_path
     assert "unlike-reals check skipped" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # argparse refuses it
         cli.main(["train", str(data), "--run", str(tmp_path / "x"), *TINY, "--unlike-reals", "maybe"])
-    with pytest.raises(SettingsError, match="unknown --unlike-reals 'maybe'; choose from off, on"):
-        unlike_reals.check("maybe")  # as from a JSON file
+    with pytest.raises(SettingsError, match="unknown unlike reals 'maybe'; choose from off, on"):
+        HuntConfig.from_dict({"unlike_reals": "maybe"})  # as from a JSON file
 
 
 def test_a_run_with_the_check_answers_the_same_when_it_predicts_again(tmp_path, capsys):

@@ -28,7 +28,7 @@ def test_cpu_precision_follows_the_measurement_not_the_cpu_flags(monkeypatch, tm
 
 def test_precision_policy_asked_for_wins_and_gpus_use_float16(monkeypatch):
     tf = runtime.import_tensorflow()
-    monkeypatch.setattr(runtime, "cpu_precision", lambda: precision.Choice("float32", "measured"))
+    monkeypatch.setattr(runtime, "cpu_precision", lambda workload: precision.Choice("float32", "measured"))
     assert runtime.choose_precision("auto", tf, gpus=[]) == ("float32", "measured")
     monkeypatch.setattr(runtime, "_gpu_supports_float16", lambda tf, gpus: True)
     assert runtime.choose_precision("auto", tf, gpus=["gpu0"])[0] == "mixed_float16"
@@ -66,10 +66,25 @@ def test_a_changed_layer_is_measured_again_under_the_same_workload_name(monkeypa
     def probe(**changes):
         return precision_probe(HuntConfig(filters=4, depth=1, batch_size=4, **changes), image_size=16, num_classes=2)
 
-    for workload in (probe(), probe(), probe(batchnorm=False), probe(kernel_size=5), probe(dropout=0.1)):
+    for workload in (probe(), probe(), probe(batchnorm=False), probe(kernel_size=5)):
         precision.cpu_precision(workload, measure_fn=timings)
     assert len({probe().name, probe(batchnorm=False).name, probe(kernel_size=5).name}) == 1  # one name...
-    assert len(measured) == 4  # ...four models: the same one measured once, each change measured anew
+    assert len(measured) == 3  # ...three models: the same one measured once, each change measured anew
+    for neutral in (probe(dropout=0.1), probe(l2=0.0)):  # a tuned rate or penalty times the same
+        precision.cpu_precision(neutral, measure_fn=timings)
+    assert len(measured) == 3
+
+
+def test_a_fingerprint_does_not_follow_the_names_a_process_has_handed_out():
+    from gan_tf.config import GANConfig
+    from gan_tf.train import precision_probe
+
+    # Spectral normalisation wraps each conv: the wrapper's config nests its layer's, auto-named
+    # conv2d_N from a per-process counter, so a second build must not read differently.
+    workload = precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8, spectral_norm=True))
+    first, second = (precision.fingerprint(workload.build()) for _ in range(2))
+    assert first == second
+    assert first != precision.fingerprint(precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8)).build())
 
 
 def test_a_models_fingerprint_is_the_same_in_every_process():

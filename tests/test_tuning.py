@@ -409,10 +409,11 @@ def test_a_disk_cache_search_decodes_once_for_every_search_and_training_run(data
     for trials in ("1", "2"):  # the second call resumes the search: a new process, as after a recycle
         assert search.main([str(data), "--run", str(run), "--tuner", "random", "--trials", trials, *FAST,
                             "--cache", "disk"]) == 0
-    out = capfd.readouterr().out
+    out, err = capfd.readouterr()
     assert out.count("writing a disk cache") == 1 and out.count("reusing the disk cache") == 1
     assert "decoded pixels in disk" in out and (run / "best_hparams.json").exists()
-    assert "Trial 1 Complete" in out and "━" not in out  # to a file: trial lines, no progress bars
+    # Output to a file: the trials' lines, no Keras progress bars and no scanning/decoding bars
+    assert "Trial 1 Complete" in out and "━" not in out and "file/s" not in err
     assert hunt_cli.main(["train", str(data), "--run", str(tmp_path / "train"), "--hparams",
                           str(run / "best_hparams.json"), "--epochs", "1", "--cache", "disk", "--members", "1"]) == 0
     out = capfd.readouterr().out
