@@ -135,6 +135,16 @@ def test_hinge_losses_follow_their_formula():
         tiny_gan(loss="wasserstein")
 
 
+@pytest.mark.parametrize("name, value", [("loss", "wasserstein"), ("arch", "resnet"), ("jit", "maybe")])
+def test_a_mistyped_choice_in_gan_settings_stops_before_the_run_is_written(tmp_path, name, value):
+    from gan_tf.train import train
+    from gradient_hunt.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=f"unknown {name} '{value}'; choose from "):
+        train(tmp_path / "run", {name: value})  # e.g. a config.json edited by hand
+    assert not (tmp_path / "run").exists()
+
+
 def test_spectral_norm_wraps_every_discriminator_layer_with_weights():
     d = networks.build_discriminator("dcgan", width=4, spectral_norm=True)
     weighted = [layer for layer in d.layers if layer.weights]
