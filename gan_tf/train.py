@@ -83,8 +83,9 @@ def precision_probe(config: GANConfig, image_shape=networks.MNIST_SHAPE, num_cla
         labels = np.arange(config.batch_size) % classes if classes else None
         return lambda: gan.train_on_batch(images, labels)
 
-    # What the fingerprint of the built networks cannot see: the batch, and what train_step
-    # does beyond its layers (the loss and its R1 term, the augmentation, the weight average).
+    # What the fingerprint of the built GAN cannot see: the batch, and the settings its
+    # train_step reads (the loss and its R1 term, the augmentation, the weight average); the
+    # code of train_step is in it (precision.own_code).
     name = (f"gan {'x'.join(map(str, image_shape))} b{config.batch_size} cond{classes} {config.loss} "
             f"r1{int(bool(config.r1_weight))} ema{int(bool(config.ema_decay))} aug[{config.augment}]")
     return Workload(name, build, step)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -92,10 +93,24 @@ class Workload:
 SPEED_NEUTRAL = re.compile(r"^(name|dtype|seed|rate|layers|input_layers|output_layers)$|_(initializer|regularizer|constraint)$")
 
 
+def own_code(cls) -> str:
+    """A hash of a class's source where it is not Keras' own (our layers, the GAN's train_step):
+    a change to what it computes is a new measurement; Keras' own follow its version."""
+    if cls.__module__.split(".")[0] == "keras":
+        return ""
+    try:
+        return hashlib.sha1(inspect.getsource(cls).encode()).hexdigest()[:12]
+    except (OSError, TypeError):  # defined where no source is kept
+        return ""
+
+
 def fingerprint(model) -> str:
-    """A short hash of every layer in `model` (nested models included): its class, its
-    configuration less SPEED_NEUTRAL keys (at every depth: a wrapper nests its layer's), its
-    weights' shapes, and the model's input shapes. How the layers are wired is not in it."""
+    """A short hash of every layer in `model` (nested models included): its class (and the
+    source of a class not from Keras), its configuration less SPEED_NEUTRAL keys (at every
+    depth: a wrapper nests its layer's), its weights' shapes, and the model's input shapes and
+    Keras version. How the layers are wired is not in it."""
+    import keras
+
     def scrub(value):
         if isinstance(value, dict):
             return {k: scrub(v) for k, v in value.items() if not SPEED_NEUTRAL.search(k)}
@@ -108,7 +123,7 @@ def fingerprint(model) -> str:
             config = layer.get_config()
         except (NotImplementedError, TypeError):  # a subclassed model without get_config
             config = {}
-        return [type(layer).__name__, scrub(config), [list(w.shape) for w in layer.weights]]
+        return [type(layer).__name__, scrub(config), [list(w.shape) for w in layer.weights], own_code(type(layer))]
 
     def walk(layer):
         yield layer
@@ -117,7 +132,7 @@ def fingerprint(model) -> str:
 
     inputs = [list(x.shape) for x in getattr(model, "inputs", None) or ()]
     # An object JSON cannot write stands for its class: its repr would hold a per-process address.
-    text = json.dumps([inputs, [layer_record(layer) for layer in walk(model)]], sort_keys=True,
+    text = json.dumps([keras.__version__, inputs, [layer_record(layer) for layer in walk(model)]], sort_keys=True,
                       default=lambda o: type(o).__name__)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 

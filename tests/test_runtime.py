@@ -87,6 +87,27 @@ def test_a_fingerprint_does_not_follow_the_names_a_process_has_handed_out():
     assert first != precision.fingerprint(precision_probe(GANConfig(width=4, latent_dim=8, batch_size=8)).build())
 
 
+def test_a_layer_of_ours_whose_code_changed_is_a_new_fingerprint():
+    def model_with(layer_class):
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, layer_class()(inputs))
+
+    def before():
+        class Scale(keras.layers.Layer):
+            def call(self, x):
+                return x * 2.0
+        return Scale
+
+    def after():
+        class Scale(keras.layers.Layer):  # the same name and config; what it computes changed
+            def call(self, x):
+                return keras.ops.exp(x) * 2.0
+        return Scale
+
+    assert precision.fingerprint(model_with(before())) == precision.fingerprint(model_with(before()))
+    assert precision.fingerprint(model_with(before())) != precision.fingerprint(model_with(after()))
+
+
 def test_a_models_fingerprint_is_the_same_in_every_process():
     import subprocess
     import sys
